@@ -1,0 +1,46 @@
+"""The one settings object. Built at the edge (CLI or app start-up) and passed down; no other
+module reads the environment. Every field can be set as ``WAJAH_<FIELD>`` (e.g.
+``WAJAH_DATA_DIR``) or in a ``.env`` file in the working directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("wajah", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAJAH_", env_file=".env", extra="ignore")
+
+    # Where the database, the index and the keys live.
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    # SQLAlchemy URL; empty means SQLite at <data_dir>/wajah.db.
+    database_url: str = ""
+
+    # Decoding limits, checked before the full decode.
+    max_image_bytes: int = 15_000_000
+    max_image_pixels: int = 40_000_000
+
+    # Face engine.
+    detector: Literal["hog", "cnn"] = "hog"
+    max_detect_side_px: int = 1280
+    template_jitter: int = 0
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "wajah.db"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.database_path}"
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self.data_dir
