@@ -33,6 +33,22 @@ class Settings(BaseSettings):
     max_detect_side_px: int = 1280
     template_jitter: int = 0
 
+    # Face work: worker processes (dlib holds the GIL, so threads do not add throughput) and
+    # the bound on admitted jobs; beyond it the service answers 503 with Retry-After.
+    face_workers: int = 2
+    face_queue_limit: int = 8
+
+    # Gallery index: "flat" (exact, default), "hnsw", "ivf" or "sq8" (see matcher/config.py).
+    index_kind: Literal["flat", "hnsw", "ivf", "sq8"] = "flat"
+
+    # Encryption at rest: a base64 32-byte key, or empty to use (and on first start create)
+    # the key file <data_dir>/keys/records.key, kept outside the database.
+    encryption_key: str | None = None
+    key_file: Path | None = None
+
+    # Decision thresholds (JSON written by `wajah calibrate`); empty = the shipped calibration.
+    thresholds_file: Path | None = None
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / "wajah.db"
@@ -40,6 +56,14 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.database_path}"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "index" / "gallery.widx"
+
+    @property
+    def key_file_path(self) -> Path:
+        return self.key_file or self.data_dir / "keys" / "records.key"
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

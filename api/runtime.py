@@ -1,0 +1,66 @@
+"""The composition root: turns the one :class:`Settings` object into the core's plain
+configuration objects and builds the long-lived parts (engine, store, gallery)."""
+
+from __future__ import annotations
+
+from api.settings import Settings
+from biometric.decode import DecodeLimits
+from biometric.detect import DetectionPolicy, DetectorKind
+from biometric.engine import EngineConfig, FaceEngine
+from biometric.pool import EnginePool, PoolConfig
+from biometric.templates import MODEL_TAG
+from enrollment.gallery import GalleryKeeper, GalleryOpenReport, Progress
+from enrollment.service import IdentityService
+from enrollment.store import RecordStore, open_record_store
+from matcher.index import IndexConfig
+from matcher.thresholds import load_thresholds
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        detector=DetectorKind(settings.detector),
+        detection=DetectionPolicy(max_detect_side_px=settings.max_detect_side_px),
+        decode_limits=DecodeLimits(
+            max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
+        ),
+        template_jitter=settings.template_jitter,
+    )
+
+
+def build_engine(settings: Settings, *, warm_up: bool = True) -> FaceEngine:
+    engine = FaceEngine(engine_config(settings))
+    if warm_up:
+        engine.warm_up()
+    return engine
+
+
+def index_config(settings: Settings) -> IndexConfig:
+    return IndexConfig(kind=settings.index_kind)
+
+
+def open_store(settings: Settings) -> RecordStore:
+    settings.ensure_data_dir()
+    return open_record_store(settings.resolved_database_url, settings.encryption_key,
+                             settings.key_file_path)
+
+
+def build_service(settings: Settings, *, workers: int | None = None,
+                  progress: Progress | None = None) -> tuple[IdentityService, GalleryOpenReport]:
+    """Open the store, load or rebuild the index, start the face workers.
+
+    ``workers`` overrides ``settings.face_workers`` (0 = face work in the calling thread)."""
+    store = open_store(settings)
+    try:
+        config = engine_config(settings)
+        gallery = GalleryKeeper(store, settings.index_path, index_config(settings),
+                                MODEL_TAG)
+        report = gallery.open(progress)
+        pool = EnginePool(config, PoolConfig(
+            workers=settings.face_workers if workers is None else workers,
+            max_pending=settings.face_queue_limit,
+        ))
+        thresholds = load_thresholds(settings.thresholds_file)
+        return IdentityService(store, gallery, pool, thresholds), report
+    except BaseException:
+        store.dispose()
+        raise
