@@ -1,0 +1,288 @@
+"""The relational schema of the record store and the engine factory.
+
+The database is the source of truth; the FAISS index is rebuilt from the ``templates`` table.
+Portable SQL only: the same models run on SQLite (one office, one file) and PostgreSQL.
+
+Names and document numbers live in ``subject_identities``, apart from the biometric rows, so
+they can be exported, corrected or erased without touching templates. Templates, face chips and
+original images are stored encrypted (``enrollment/crypto.py``); the ORM here sees only bytes.
+
+Ids of ``subjects``, ``face_samples``, ``templates`` and ``reviews`` are never reused: SQLite
+``AUTOINCREMENT`` (``sqlite_autoincrement``) and PostgreSQL identity sequences both guarantee it.
+A template id is its FAISS id and the index's replay checkpoint, so reuse would make a deleted
+person's vector answer for somebody new.
+
+Only ``enrollment/store.py`` imports this module; callers see the store's dataclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    make_url,
+)
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+# Deterministic constraint names: PostgreSQL needs them to alter constraints later, and
+# alembic's SQLite batch mode needs them to recreate tables.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite waits this long for another writer's lock before failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
+
+# Execution option asking the SQLite ``begin`` hook for BEGIN IMMEDIATE (see _begin_sqlite).
+WRITE_TRANSACTION_OPTION: Final = "wajah_write_transaction"
+
+SUBJECT_REF_MAX = 64
+FULL_NAME_MAX = 200
+DOCUMENT_NUMBER_MAX = 64
+STATION_MAX = 64
+MODEL_TAG_MAX = 64
+ACTOR_MAX = 128
+
+
+class SubjectStatus(StrEnum):
+    ACTIVE = "active"
+    PENDING_REVIEW = "pending_review"  # a possible duplicate waits for a supervisor
+    DELETED = "deleted"  # tombstone state kept for the spec; erasure is a hard delete
+
+
+class CaptureSource(StrEnum):
+    CAMERA = "camera"
+    SCAN = "scan"
+    IMPORT = "import"
+
+
+class ReviewStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class ReviewResolution(StrEnum):
+    CONFIRM_DISTINCT = "confirm_distinct"
+    MERGE = "merge"
+    REJECT = "reject"
+
+
+def _in_values(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(member.value) for member in values)})"
+
+
+# SQLite keeps DateTime(timezone=True) as naive text; this type stores UTC and gives back
+# aware UTC datetimes on every backend.
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the record store keeps aware UTC datetimes only")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# BIGINT for PostgreSQL; SQLite's AUTOINCREMENT works only on an INTEGER PRIMARY KEY.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Subject(Base):
+    __tablename__ = "subjects"
+    __table_args__ = (
+        CheckConstraint(_in_values("status", SubjectStatus), name="status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    subject_ref: Mapped[str] = mapped_column(String(SUBJECT_REF_MAX), unique=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class SubjectIdentity(Base):
+    """Biographic data, one row per subject, kept apart from the biometric rows."""
+
+    __tablename__ = "subject_identities"
+
+    subject_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True
+    )
+    full_name: Mapped[str] = mapped_column(String(FULL_NAME_MAX))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date())
+    nationality: Mapped[str | None] = mapped_column(String(3), index=True)  # ISO 3166 alpha-3
+    document_number: Mapped[str | None] = mapped_column(String(DOCUMENT_NUMBER_MAX))
+
+
+class FaceSample(Base):
+    __tablename__ = "face_samples"
+    __table_args__ = (
+        CheckConstraint(_in_values("capture_source", CaptureSource), name="capture_source"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    subject_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    )
+    capture_source: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[dict[str, Any]] = mapped_column(JSON())
+    chip_ciphertext: Mapped[bytes] = mapped_column(LargeBinary())  # PNG of the 150x150 chip
+    image_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary())
+    image_sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the bytes received
+    captured_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    station: Mapped[str] = mapped_column(String(STATION_MAX))
+
+
+class TemplateRow(Base):
+    __tablename__ = "templates"
+    __table_args__ = (
+        # Serves iter_templates(model_tag, after_id): an index range scan in id order.
+        Index("ix_templates_model_tag_id", "model_tag", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    sample_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("face_samples.id", ondelete="CASCADE"), index=True
+    )
+    # Denormalised from the sample so an index rebuild reads one table.
+    subject_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    )
+    model_tag: Mapped[str] = mapped_column(String(MODEL_TAG_MAX))
+    vector_ciphertext: Mapped[bytes] = mapped_column(LargeBinary())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class Review(Base):
+    """A duplicate-identity case: a new enrollment that matched existing subjects."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        CheckConstraint(_in_values("status", ReviewStatus), name="status"),
+        CheckConstraint(
+            f"resolution IS NULL OR {_in_values('resolution', ReviewResolution)}",
+            name="resolution",
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    subject_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    )
+    # [{"subject_id": int, "subject_ref": str | null, "score": float}, ...]
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON())
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    resolved_by: Mapped[str | None] = mapped_column(String(ACTOR_MAX))
+    comment: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class Meta(Base):
+    """Store-wide key/value pairs (the encryption key-check value, …)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text())
+
+
+def create_database_engine(url: str) -> Engine:
+    """An engine for ``url``. Safe to share between threads (SQLAlchemy's pool).
+
+    On SQLite every connection gets WAL journaling (readers never block the writer),
+    ``synchronous=FULL`` (a committed enrollment survives power loss, not only a crash),
+    enforced foreign keys (the ON DELETE CASCADEs), a busy timeout, and ``secure_delete`` so an
+    erased subject's blobs are overwritten rather than left in free pages. Transactions are
+    begun explicitly so that reads inside a transaction see one snapshot, and write
+    transactions (``WRITE_TRANSACTION_OPTION``) start with BEGIN IMMEDIATE so two writers queue
+    on the busy timeout instead of failing with a stale snapshot.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite)
+    return engine
+
+
+def _configure_sqlite_connection(
+    dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry
+) -> None:
+    # Take transaction control away from the sqlite3 module (it would BEGIN only before
+    # DML, leaving SELECTs outside the transaction); _begin_sqlite emits BEGIN instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA secure_delete=ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(connection: Any) -> None:
+    if connection.get_execution_options().get(WRITE_TRANSACTION_OPTION):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine (same pool) whose SQLite transactions begin IMMEDIATE."""
+    return engine.execution_options(**{WRITE_TRANSACTION_OPTION: True})
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine`` that keep loaded values usable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False)

@@ -1,0 +1,81 @@
+"""Typed domain errors of the record store.
+
+The caller's mistakes (an unknown subject, a duplicate reference, bad identity data) derive from
+:class:`~biometric.errors.WajahInputError`; ``api/errors.py`` maps each to a problem type and the
+CLI to exit code 2. A wrong or missing encryption key, or a stored ciphertext that fails
+authentication, is the service's own problem and derives from :class:`WajahError` only.
+
+Messages never contain a name, a document number or a subject reference: they may be logged or
+shown. The offending identifier is kept on the exception as an attribute instead.
+"""
+
+from __future__ import annotations
+
+from biometric.errors import WajahError, WajahInputError
+
+
+class SubjectNotFound(WajahInputError):
+    """No subject with the given id or reference."""
+
+    def __init__(
+        self, message: str, *, subject_id: int | None = None, subject_ref: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.subject_id = subject_id
+        self.subject_ref = subject_ref
+
+
+class SubjectAlreadyExists(WajahInputError):
+    """A subject with this reference is already enrolled (references are unique)."""
+
+    def __init__(self, message: str, *, subject_ref: str) -> None:
+        super().__init__(message)
+        self.subject_ref = subject_ref
+
+
+class SampleNotFound(WajahInputError):
+    """No face sample with the given id."""
+
+    def __init__(self, message: str, *, sample_id: int) -> None:
+        super().__init__(message)
+        self.sample_id = sample_id
+
+
+class ReviewNotFound(WajahInputError):
+    """No duplicate-identity review with the given id."""
+
+    def __init__(self, message: str, *, review_id: int) -> None:
+        super().__init__(message)
+        self.review_id = review_id
+
+
+class ReviewAlreadyResolved(WajahInputError):
+    """The review was already resolved (possibly by another supervisor a moment ago)."""
+
+    def __init__(self, message: str, *, review_id: int) -> None:
+        super().__init__(message)
+        self.review_id = review_id
+
+
+class InvalidSubjectData(WajahInputError):
+    """Identity or sample data the store refuses: bad date, bad country code, bad status…"""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class EncryptionKeyError(WajahError):
+    """The records key is missing, malformed, or not the key the database was written with.
+
+    Raised at start-up, before any template is decrypted, so a wrong key can never turn into
+    garbage templates and therefore garbage matches.
+    """
+
+
+class RecordDecryptionError(WajahError):
+    """A stored ciphertext failed authentication: altered, copied from another row, or corrupt.
+
+    The key itself was verified at start-up, so this points at tampering or corruption of one
+    row, not at a configuration mistake.
+    """
