@@ -13,7 +13,7 @@ from enrollment.gallery import GalleryKeeper, GalleryOpenReport, Progress
 from enrollment.service import IdentityService
 from enrollment.store import RecordStore, open_record_store
 from matcher.index import IndexConfig
-from matcher.thresholds import load_thresholds
+from matcher.thresholds import Thresholds, default_thresholds, load_thresholds
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -59,8 +59,15 @@ def build_service(settings: Settings, *, workers: int | None = None,
             workers=settings.face_workers if workers is None else workers,
             max_pending=settings.face_queue_limit,
         ))
-        thresholds = load_thresholds(settings.thresholds_file)
+        thresholds = load_settings_thresholds(settings)
         return IdentityService(store, gallery, pool, thresholds), report
     except BaseException:
         store.dispose()
         raise
+
+
+def load_settings_thresholds(settings: Settings) -> Thresholds:
+    """The calibration in ``settings.thresholds_file``, or the one shipped with the package."""
+    if settings.thresholds_file is not None:
+        return load_thresholds(settings.thresholds_file, MODEL_TAG)
+    return default_thresholds(MODEL_TAG)

@@ -49,6 +49,22 @@ class Settings(BaseSettings):
     # Decision thresholds (JSON written by `wajah calibrate`); empty = the shipped calibration.
     thresholds_file: Path | None = None
 
+    # HTTP service (`wajah serve`).
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Whole request bodies above this are refused with 413 before they are read in full; a
+    # little above max_image_bytes so that a base64 or multipart envelope around the largest
+    # accepted image still fits.
+    max_request_bytes: int = 16 * 1024 * 1024
+    # A face request taking longer than this answers 503 `timeout`.
+    request_timeout_s: float = 30.0
+    # Requests per API key per minute (token bucket; bursts up to the same number).
+    rate_limit_per_minute: int = 600
+    # Failed 1:1 verifications in a row for one subject before it is locked out for the rest
+    # of the window (an impostor trying photo after photo); a match resets the count.
+    failed_verify_limit: int = 5
+    failed_verify_window_s: float = 300.0
+
     @property
     def database_path(self) -> Path:
         return self.data_dir / "wajah.db"

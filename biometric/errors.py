@@ -48,3 +48,11 @@ class MultipleFacesFound(WajahInputError):
 
 class ModelFilesMissing(WajahError):
     """The model weights are not installed (the face-recognition-models package)."""
+
+
+class EngineOverloaded(WajahError):
+    """Every face worker is busy and the bounded queue is full; try again shortly."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

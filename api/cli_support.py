@@ -1,0 +1,47 @@
+"""What every ``wajah`` command shares: the exit-code convention, one-line errors on stderr,
+``--json`` output, and building the settings and the engine at the edge."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from biometric.errors import WajahError
+
+stdout_console = Console()
+stderr_console = Console(stderr=True)
+
+
+class Exit(IntEnum):
+    OK = 0  # success or positive verdict (usable, same person, match)
+    NEGATIVE = 1  # negative verdict (not usable, different people, no match)
+    BAD_INPUT = 2  # bad input or usage
+    INTERNAL = 3  # the service's own fault (a bug or a broken installation)
+
+
+def fail(message: str, code: Exit = Exit.BAD_INPUT) -> NoReturn:
+    """Print one readable line on stderr and exit."""
+    stderr_console.print(f"wajah: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(int(code))
+
+
+def emit_json(payload: Any) -> None:
+    """Write exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def run_guarded(action: Callable[[], Exit]) -> NoReturn:
+    """Run a command body, mapping domain errors to exit 2 with one line on stderr."""
+    try:
+        code = action()
+    except WajahError as error:
+        fail(str(error) or type(error).__name__)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        fail(f"{error.strerror}: {error.filename}")
+    raise typer.Exit(int(code))
