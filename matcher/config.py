@@ -1,0 +1,114 @@
+"""Index configuration and the tuning constants of the gallery index, with their sources.
+
+Measurements quoted here were taken on the 2-core development machines (21 GB/s measured read
+bandwidth, OpenBLAS 0.3.31 from numpy 2.4, faiss-cpu 1.15.1) with 1,000,000 random unit
+templates; the exact-search figures are tabulated in ``matcher/storage.py`` and
+``matcher/index.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+IndexKind = Literal["flat", "hnsw", "ivf", "sq8"]
+INDEX_KINDS: tuple[IndexKind, ...] = ("flat", "hnsw", "ivf", "sq8")
+
+# --- Tuning constants -----------------------------------------------------------------------
+# name                          value   source / reason
+HNSW_M = 32  # graph degree; faiss wiki "Guidelines to choose an index": 4..64, 32 is the
+#              usual middle ground between recall and memory (M * 2 * 4 bytes per vector).
+HNSW_EF_CONSTRUCTION = 80  # faiss default 40; 80 buys recall at build time only.
+HNSW_EF_SEARCH = 128  # faiss default 16 is too low for biometric recall; raised per call to
+#                       at least the number of candidates asked for.
+HNSW_REBUILD_TOMBSTONE_FRACTION = 0.5  # rebuild the graph on removal once dead nodes reach
+#                       half the live ones: filtered HNSW search visits dead nodes, so latency
+#                       and recall degrade with their share (faiss issue #1988 discussion).
+IVF_LISTS_PER_SQRT_N = 4  # faiss wiki "Guidelines to choose an index": nlist 4*sqrt(N)..16*sqrt(N).
+IVF_MIN_POINTS_PER_LIST = 39  # faiss Clustering.cpp warns below 39 training points per centroid;
+#                       below that many templates the "ivf" kind answers by exact search.
+IVF_NPROBE = 32  # lists visited per query; recall >= 0.95 at 20k templates / 128 lists (tests).
+RERANK_CANDIDATES = 100  # candidates of an approximate kind re-scored exactly from the stored
+#                       float vectors before the top k are kept.
+SQ8_VALUE_RANGE = (-1.0, 1.0)  # every component of a unit vector lies in [-1, 1]: a fixed range
+#                       needs no training data and never clips. Step 2/255; score error std
+#                       ~0.0023 for a unit query (uniform quantisation error, step/sqrt(12)).
+EXACT_BATCH_MIN_QUERIES = 3  # measured at 1M: numpy sgemv 27.6 ms per query; faiss knn with BLAS
+#                       77 ms for 3 queries, 80 ms for 4, 182 ms for 64 -> BLAS from 3 queries.
+IDENTIFY_DEPTH_FACTOR = 4  # first depth of templates searched per subject asked for; doubled
+#                       until k distinct subjects are found (a subject rarely has > 4 samples).
+UNIT_NORM_TOLERANCE = 1e-3  # |norm - 1| allowed for a template; float32 normalisation error is
+#                       ~1e-7, so anything beyond this was not normalised.
+DICT_BYTES_PER_ENTRY = 106  # measured with tracemalloc: a dict of 1M int -> int entries.
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How a :class:`~matcher.index.GalleryIndex` is built and searched.
+
+    kind:
+        ``"flat"`` exact search on a float32 matrix (512 bytes a template);
+        ``"hnsw"`` FAISS HNSW graph over the float vectors (about 2x the memory of flat; removal
+        leaves tombstones until a rebuild);
+        ``"ivf"`` FAISS inverted lists (IndexIVFFlat), trained on the gallery once it holds
+        ``IVF_MIN_POINTS_PER_LIST * nlist`` templates, exact search before that;
+        ``"sq8"`` exhaustive search over 8-bit scalar-quantised codes (128 bytes a template,
+        10M templates in ~1.3 GB of codes plus ids), no float copy is kept.
+    hnsw_m, hnsw_ef_construction: graph structure (fixed once built).
+    hnsw_ef_search: HNSW search breadth (runtime; raised to the number of candidates).
+    ivf_nlist: number of inverted lists; ``None`` = ``4 * sqrt(N)`` at training time.
+    ivf_nprobe: lists visited per query (runtime).
+    rerank_candidates: for "hnsw" and "ivf", how many candidates are fetched and re-scored
+        exactly from the stored float vectors (at least k are always fetched).
+
+    Structural fields (kind, hnsw_m, hnsw_ef_construction, ivf_nlist) must match a saved index;
+    the runtime fields may change between runs.
+    """
+
+    kind: IndexKind = "flat"
+    hnsw_m: int = HNSW_M
+    hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION
+    hnsw_ef_search: int = HNSW_EF_SEARCH
+    ivf_nlist: int | None = None
+    ivf_nprobe: int = IVF_NPROBE
+    rerank_candidates: int = RERANK_CANDIDATES
+
+    def __post_init__(self) -> None:
+        if self.kind not in INDEX_KINDS:
+            raise ValueError(f"unknown index kind {self.kind!r}; expected one of {INDEX_KINDS}")
+        for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.ivf_nlist is not None and self.ivf_nlist < 1:
+            raise ValueError("ivf_nlist must be >= 1 or None (automatic)")
+        if self.rerank_candidates < 0:
+            raise ValueError("rerank_candidates must be >= 0")
+
+    def structural(self) -> dict[str, Any]:
+        """The fields a saved index must agree on."""
+        return {
+            "kind": self.kind,
+            "hnsw_m": self.hnsw_m,
+            "hnsw_ef_construction": self.hnsw_ef_construction,
+            "ivf_nlist": self.ivf_nlist,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexConfig:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+
+def automatic_nlist(count: int) -> int:
+    """Inverted lists for ``count`` templates: 4 * sqrt(N), at least 1."""
+    return max(1, round(IVF_LISTS_PER_SQRT_N * math.sqrt(count)))
+
+
+def ivf_training_size(nlist: int | None, count: int) -> tuple[int, int]:
+    """(lists, templates needed to train them) for a gallery of ``count`` templates."""
+    lists = nlist if nlist is not None else automatic_nlist(count)
+    return lists, IVF_MIN_POINTS_PER_LIST * lists
