@@ -196,3 +196,18 @@ def compare(
 
 def main() -> None:
     app()
+
+
+def _register() -> None:
+    from api import cli_gallery
+
+    app.command()(cli_gallery.enroll)
+    app.command()(cli_gallery.verify)
+    app.command()(cli_gallery.identify)
+    app.command()(cli_gallery.calibrate)
+    app.add_typer(cli_gallery.subjects_app, name="subjects")
+    app.add_typer(cli_gallery.review_app, name="review")
+    app.add_typer(cli_gallery.index_app, name="index")
+
+
+_register()

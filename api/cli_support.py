@@ -41,7 +41,11 @@ def run_guarded(action: Callable[[], Exit]) -> NoReturn:
     try:
         code = action()
     except WajahError as error:
-        fail(str(error) or type(error).__name__)
+        message = str(error) or type(error).__name__
+        subject_ref = getattr(error, "subject_ref", None)
+        if subject_ref:  # the operator typed it; the core keeps references out of messages
+            message = f"{message}: {subject_ref}"
+        fail(message)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
         fail(f"{error.strerror}: {error.filename}")
     raise typer.Exit(int(code))

@@ -79,3 +79,51 @@ class RecordDecryptionError(WajahError):
     The key itself was verified at start-up, so this points at tampering or corruption of one
     row, not at a configuration mistake.
     """
+
+
+class SubjectNotActive(WajahInputError):
+    """The subject exists but cannot be matched now (e.g. waiting for a duplicate review)."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- API keys and the audit trail (enrollment/access.py, enrollment/audit.py) -----------------
+
+
+class InvalidApiKey(WajahInputError):
+    """The presented API key is malformed, unknown or revoked (HTTP 401).
+
+    The message is the same for all three so a caller cannot probe which keys exist; ``reason``
+    ("malformed", "unknown" or "revoked") and ``key_id`` (for a revoked key) are for the log.
+    The secret itself is never kept on the exception.
+    """
+
+    def __init__(self, message: str, *, reason: str, key_id: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.key_id = key_id
+
+
+class ApiKeyNotFound(WajahInputError):
+    """No API key with the given id."""
+
+    def __init__(self, message: str, *, key_id: int) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+
+class InvalidKeyData(WajahInputError):
+    """A key name or role the key store refuses (empty, too long, control characters, no such
+    role)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AuditChainCorrupt(WajahError):
+    """The audit chain cannot be extended: its head row is missing or disagrees with the
+    records. Appending is refused rather than starting a second chain over the damage; run
+    ``wajah audit verify`` to find the first bad record."""

@@ -606,6 +606,20 @@ class RecordStore:
                 ).scalars()
             )
 
+    def template_owners(self, model_tag: str) -> tuple[np.ndarray, np.ndarray]:
+        """(template ids (N,) int64 ascending, their subject ids (N,) int64): lets the index
+        notice templates that changed subject (a review's merge) as well as added or
+        removed ones."""
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                select(TemplateRow.id, TemplateRow.subject_id)
+                .where(TemplateRow.model_tag == model_tag)
+                .order_by(TemplateRow.id)
+            ).all()
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        owners = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
+        return ids, owners
+
     def count_templates(self, model_tag: str) -> int:
         with self._engine.connect() as connection:
             return int(
@@ -788,6 +802,12 @@ class RecordStore:
             busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
             _log("wal_truncate_incomplete", elapsed_ms=_elapsed_ms(started))
+
+    @property
+    def engine(self) -> Engine:
+        """The engine this store owns, for the repositories that share its database (API keys,
+        audit log). Disposed with the store."""
+        return self._engine
 
 
 # -- queries and conversions ----------------------------------------------------------------

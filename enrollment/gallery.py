@@ -1,0 +1,151 @@
+"""Keeps the in-memory gallery index in step with the record database.
+
+The database is the source of truth. The index file is a cache of it with a checkpoint (the
+highest template id it holds). On start the file is loaded and reconciled with the database:
+templates the database holds and the index does not (written after the checkpoint, or
+committed out of id order by concurrent writers) are added, templates the index holds and the
+database no longer does (erased subjects) are removed. A missing, corrupt, other-model or
+other-structure file is rebuilt from the database. Saving is atomic (matcher.persistence).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from enrollment.store import RecordStore
+from matcher.errors import IndexFileError
+from matcher.index import GalleryIndex, IndexConfig
+from matcher.persistence import load_index, save_index
+
+logger = logging.getLogger("wajah.gallery")
+
+Progress = Callable[[int, int], None]  # (templates done, templates in all)
+
+SAVE_EVERY_WRITES = 1_000  # save the index after this many writes since the last save ...
+SAVE_EVERY_S = 300.0  # ... or after this long with unsaved writes (replay covers the gap)
+
+
+@dataclass(frozen=True)
+class GalleryOpenReport:
+    loaded_from_file: bool
+    rebuilt_reason: str | None  # why the file was not used, when it was not
+    added_on_replay: int
+    removed_on_replay: int
+    templates: int
+    elapsed_ms: float
+
+
+def rebuild_index(store: RecordStore, config: IndexConfig, model_tag: str,
+                  progress: Progress | None = None) -> GalleryIndex:
+    """A fresh index holding every template of ``model_tag`` in the database."""
+    index = GalleryIndex(config, model_tag=model_tag)
+    total = store.count_templates(model_tag)
+    done = 0
+    if progress:
+        progress(0, total)
+    for batch in store.iter_templates(model_tag):
+        index.add(batch.template_ids, batch.subject_ids, batch.vectors, model_tag=model_tag)
+        done += len(batch.template_ids)
+        if progress:
+            progress(done, total)
+    return index
+
+
+def reconcile(index: GalleryIndex, store: RecordStore) -> tuple[int, int]:
+    """Make the index hold exactly the database's templates, each under the subject the
+    database gives it; returns (added, removed). A template that changed subject (a merge
+    not yet saved in the index file) counts as removed and added."""
+    database_ids, database_owners = store.template_owners(index.model_tag)
+    index_ids, index_owners = index.template_owners()
+    common, in_database, in_index = np.intersect1d(
+        database_ids, index_ids, assume_unique=True, return_indices=True
+    )
+    moved = common[database_owners[in_database] != index_owners[in_index]]
+    extra = np.union1d(np.setdiff1d(index_ids, database_ids, assume_unique=True), moved)
+    missing = np.union1d(np.setdiff1d(database_ids, index_ids, assume_unique=True), moved)
+    if extra.size:
+        index.remove_templates(extra)
+    added = 0
+    if missing.size:
+        wanted = set(missing.tolist())
+        # Keyset scan from just below the smallest missing id: usually only the tail.
+        for batch in store.iter_templates(index.model_tag, after_id=int(missing.min()) - 1):
+            keep = np.fromiter((int(t) in wanted for t in batch.template_ids), dtype=bool,
+                               count=len(batch.template_ids))
+            if keep.any():
+                index.add(batch.template_ids[keep], batch.subject_ids[keep],
+                          batch.vectors[keep], model_tag=index.model_tag)
+                added += int(keep.sum())
+    return added, int(extra.size)
+
+
+class GalleryKeeper:
+    """Owns the index of a running service: opening, periodic atomic saves, shutdown save.
+    Thread-safe; callers serialise their own database-then-index writes."""
+
+    def __init__(self, store: RecordStore, index_path: Path, config: IndexConfig,
+                 model_tag: str) -> None:
+        self.store = store
+        self.index_path = index_path
+        self.config = config
+        self.model_tag = model_tag
+        self.index = GalleryIndex(config, model_tag=model_tag)
+        self._unsaved_writes = 0
+        self._last_save = time.monotonic()
+        self._save_lock = threading.Lock()
+
+    def open(self, progress: Progress | None = None) -> GalleryOpenReport:
+        start = time.perf_counter()
+        reason: str | None = None
+        try:
+            index = load_index(self.index_path, self.model_tag, self.config)
+        except IndexFileError as error:
+            reason = f"{type(error).__name__}: {error}"
+            logger.warning('{"event": "index_rebuild", "reason": "%s"}', type(error).__name__)
+            index = rebuild_index(self.store, self.config, self.model_tag, progress)
+            added, removed = 0, 0
+            self.index = index
+            self.save()
+        else:
+            added, removed = reconcile(index, self.store)
+            self.index = index
+            if added or removed:
+                self.save()
+        return GalleryOpenReport(
+            loaded_from_file=reason is None,
+            rebuilt_reason=reason,
+            added_on_replay=added,
+            removed_on_replay=removed,
+            templates=len(self.index),
+            elapsed_ms=(time.perf_counter() - start) * 1000.0,
+        )
+
+    def rebuild(self, progress: Progress | None = None) -> int:
+        index = rebuild_index(self.store, self.config, self.model_tag, progress)
+        self.index = index
+        self.save()
+        return len(index)
+
+    def note_writes(self, count: int = 1) -> None:
+        """Record index writes; saves when enough have piled up or enough time has passed."""
+        self._unsaved_writes += count
+        if (self._unsaved_writes >= SAVE_EVERY_WRITES
+                or time.monotonic() - self._last_save >= SAVE_EVERY_S):
+            self.save()
+
+    def save(self) -> None:
+        with self._save_lock:
+            save_index(self.index, self.index_path)
+            self._unsaved_writes = 0
+            self._last_save = time.monotonic()
+
+    def close(self) -> None:
+        if self._unsaved_writes:
+            self.save()
