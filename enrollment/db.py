@@ -286,3 +286,89 @@ def write_engine(engine: Engine) -> Engine:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to ``engine`` that keep loaded values usable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+# == API keys and the audit trail (enrollment/access.py, enrollment/audit.py) ==================
+# Appended in its own section; the tables come from migration 0002. ``enrollment/access.py`` and
+# ``enrollment/audit.py`` import these models (besides the store).
+
+from sqlalchemy import Float  # noqa: E402  (kept with the section it serves)
+
+KEY_NAME_MAX = 128
+KEY_PREFIX_LENGTH = 8
+SHA256_HEX_LENGTH = 64
+ROLE_MAX = 16
+AUDIT_ACTION_MAX = 64
+AUDIT_DECISION_MAX = 32
+AUDIT_OUTCOME_MAX = 64
+REQUEST_ID_MAX = 64
+AUDIT_CHAIN_HEAD_ID = 1  # the chain head table holds exactly this one row
+
+
+class Role(StrEnum):
+    CLERK = "clerk"  # quality, create subjects, enroll
+    OFFICER = "officer"  # verify, identify, read subjects
+    SUPERVISOR = "supervisor"  # reviews, deletion, audit read
+    OPS = "ops"  # metrics, audit read, index admin
+    ADMIN = "admin"  # API keys
+
+
+class ApiKeyRow(Base):
+    """An API key. Only the SHA-256 of the secret is kept; ``key_prefix`` finds the row."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        CheckConstraint(_in_values("role", Role), name="role"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(KEY_NAME_MAX))  # station or person
+    role: Mapped[str] = mapped_column(String(ROLE_MAX))
+    key_prefix: Mapped[str] = mapped_column(String(KEY_PREFIX_LENGTH), index=True)
+    key_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditEventRow(Base):
+    """One audit record, hash-chained to the one before it (see ``enrollment/audit.py``).
+
+    Ids are assigned by the audit log under the chain lock (last id + 1), not by the database,
+    so they are contiguous and a missing id is a deleted record. No foreign keys: a record
+    must outlive whatever it mentions.
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    key_id: Mapped[int | None] = mapped_column(IdType)
+    key_name: Mapped[str | None] = mapped_column(String(KEY_NAME_MAX))
+    station: Mapped[str | None] = mapped_column(String(STATION_MAX), index=True)
+    role: Mapped[str | None] = mapped_column(String(ROLE_MAX))
+    action: Mapped[str] = mapped_column(String(AUDIT_ACTION_MAX), index=True)
+    subject_ref: Mapped[str | None] = mapped_column(String(SUBJECT_REF_MAX), index=True)
+    decision: Mapped[str | None] = mapped_column(String(AUDIT_DECISION_MAX))
+    score: Mapped[float | None] = mapped_column(Float())
+    threshold: Mapped[float | None] = mapped_column(Float())
+    request_id: Mapped[str | None] = mapped_column(String(REQUEST_ID_MAX))
+    outcome: Mapped[str] = mapped_column(String(AUDIT_OUTCOME_MAX))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON())
+    prev_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), unique=True)
+
+
+class AuditChainHead(Base):
+    """The one row naming the newest audit record. Appenders lock it (``SELECT … FOR UPDATE``
+    on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), which serialises them, and it lets
+    ``verify_chain`` notice records deleted from the end of the chain."""
+
+    __tablename__ = "audit_chain_head"
+    __table_args__ = (CheckConstraint(f"id = {AUDIT_CHAIN_HEAD_ID}", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(IdType)  # 0 while the chain is empty
+    last_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
