@@ -1,0 +1,19 @@
+"""One module per resource of docs/api.md; :data:`ROUTERS` is what the app mounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import audit, faces, health, keys, matching, ops, quality, reviews, subjects
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    keys.router,
+    quality.router,
+    subjects.router,
+    faces.router,
+    matching.router,
+    reviews.router,
+    audit.router,
+    ops.router,
+)

@@ -1,0 +1,140 @@
+"""1:1 verification and 1:N identification (officer, at the counter)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.audit_trail import MAX_LISTED_REFS, audited, entry_of
+from api.auth import Caller, require
+from api.routes._support import (
+    IMAGE_PROBLEMS,
+    blocking,
+    failed_verifications_of,
+    image_request_body,
+    metrics_of,
+    parse_fields,
+    problems,
+    read_image_upload,
+    service_of,
+)
+from api.schemas import Identification, Verification
+from enrollment.access import Role
+from enrollment.errors import SubjectNotFound
+from enrollment.service import IdentificationOutcome, VerificationOutcome
+from matcher.decision import Decision
+from matcher.errors import SubjectHasNoTemplates
+
+router = APIRouter(prefix="/v1", tags=["matching"])
+
+
+class VerifyFields(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"subject_id": "A-2024-000123"}}
+    )
+
+    subject_id: str = Field(min_length=1, max_length=64, description="the claimed subject")
+
+
+class IdentifyFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"k": 5}})
+
+    k: int = Field(5, ge=1, le=50, description="most candidates to return")
+
+
+@router.post(
+    "/verify",
+    response_model=Verification,
+    summary="1:1: is this the claimed subject?",
+    description=(
+        "`inconclusive` when the probe photo is not good enough to decide. After "
+        "`failed_verify_limit` `no_match` results in a row for one subject within the window, "
+        "the subject is locked: 429 `too-many-failed-attempts` with Retry-After."
+    ),
+    responses=problems(*IMAGE_PROBLEMS, 409),
+    openapi_extra=image_request_body(VerifyFields, "the probe photo and the claimed subject"),
+    dependencies=[Depends(audited("verify"))],
+)
+async def verify(
+    *, request: Request, _: Annotated[Caller, Depends(require(Role.OFFICER))]
+) -> Verification:
+    upload = await read_image_upload(request)
+    fields = parse_fields(VerifyFields, upload.fields)
+    subject_ref = fields.subject_id
+    entry = entry_of(request)
+    entry.subject_ref = subject_ref
+    attempts = failed_verifications_of(request)
+    attempts.check(subject_ref)
+    service = service_of(request)
+    started = time.perf_counter()
+
+    def run() -> VerificationOutcome:
+        subject = service.store.get_subject_by_ref(subject_ref)
+        if subject.sample_count == 0:  # spare the face work: nothing to compare with
+            raise SubjectHasNoTemplates("the subject has no enrolled face", subject_id=subject.id)
+        return service.verify(subject_ref, upload.image)
+
+    outcome = await blocking(request, run)
+    time_ms = (time.perf_counter() - started) * 1000.0
+    verification = outcome.verification
+    entry.decision = verification.decision.value
+    entry.score = round(verification.score, 6)
+    entry.threshold = verification.threshold
+    entry.details = {
+        "templates_compared": verification.templates_compared,
+        "probe_usable": outcome.quality.usable,
+    }
+    metrics_of(request).count_decision("verify", verification.decision.value)
+    if verification.decision is Decision.MATCH:
+        attempts.record_match(subject_ref)
+    elif verification.decision is Decision.NO_MATCH:
+        attempts.record_failure(subject_ref)
+    return Verification.from_outcome(outcome, time_ms)
+
+
+@router.post(
+    "/identify",
+    response_model=Identification,
+    summary="1:N: who, among active subjects, is this?",
+    responses=problems(*IMAGE_PROBLEMS),
+    openapi_extra=image_request_body(IdentifyFields, "the probe photo and how many candidates"),
+    dependencies=[Depends(audited("identify"))],
+)
+async def identify(
+    *, request: Request, _: Annotated[Caller, Depends(require(Role.OFFICER))]
+) -> Identification:
+    upload = await read_image_upload(request)
+    fields = parse_fields(IdentifyFields, upload.fields)
+    service = service_of(request)
+    started = time.perf_counter()
+
+    def run() -> tuple[IdentificationOutcome, dict[str, str]]:
+        outcome = service.identify(upload.image, fields.k)
+        names = {}
+        for candidate in outcome.candidates:
+            try:
+                names[candidate.subject_ref] = service.store.get_subject(
+                    candidate.subject_id
+                ).full_name
+            except SubjectNotFound:  # erased a moment ago
+                continue
+        kept = tuple(c for c in outcome.candidates if c.subject_ref in names)
+        return dataclasses.replace(outcome, candidates=kept), names
+
+    outcome, names = await blocking(request, run)
+    time_ms = (time.perf_counter() - started) * 1000.0
+    entry = entry_of(request)
+    entry.decision = "candidates" if outcome.candidates else "none"
+    entry.score = outcome.candidates[0].score if outcome.candidates else None
+    entry.threshold = outcome.threshold
+    entry.details = {
+        "k": fields.k,
+        "candidate_count": len(outcome.candidates),
+        "candidates": [c.subject_ref for c in outcome.candidates][:MAX_LISTED_REFS],
+    }
+    metrics_of(request).count_decision("identify", entry.decision)
+    return Identification.from_outcome(outcome, names, time_ms)
