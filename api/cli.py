@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from api.cli_support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from api.cli_support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
 from api.runtime import build_engine, load_settings_thresholds
 from api.settings import Settings
 from biometric.engine import FaceAnalysis, FaceEngine
@@ -115,7 +115,7 @@ def inspect(
             try:
                 analysis = engine.analyse(engine.read(path), quality_profile)
             except WajahInputError as error:
-                stderr_console.print(f"wajah: {path}: {error}", markup=False, highlight=False)
+                error_line(f"{path}: {error}")
                 results.append({"path": str(path), "error": type(error).__name__,
                                 "detail": str(error)})
                 worst = Exit.BAD_INPUT
@@ -199,7 +199,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from api import cli_gallery
+    from api import cli_admin, cli_bench, cli_gallery, cli_import, cli_serve
+
+    app.command()(cli_serve.serve)
+    app.command("import")(cli_import.import_photos)
+    app.add_typer(cli_admin.keys_app, name="keys")
+    app.add_typer(cli_admin.audit_app, name="audit")
+    app.add_typer(cli_bench.bench_app, name="bench")
 
     app.command()(cli_gallery.enroll)
     app.command()(cli_gallery.verify)

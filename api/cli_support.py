@@ -25,9 +25,15 @@ class Exit(IntEnum):
     INTERNAL = 3  # the service's own fault (a bug or a broken installation)
 
 
+def error_line(message: str) -> None:
+    """One readable line on stderr (never wrapped: scripts read it line by line)."""
+    sys.stderr.write(f"wajah: {' '.join(message.split())}\n")
+    sys.stderr.flush()
+
+
 def fail(message: str, code: Exit = Exit.BAD_INPUT) -> NoReturn:
     """Print one readable line on stderr and exit."""
-    stderr_console.print(f"wajah: {message}", markup=False, highlight=False, soft_wrap=True)
+    error_line(message)
     raise typer.Exit(int(code))
 
 
