@@ -22,7 +22,12 @@ from biometric.quality import PROFILES
 from enrollment.errors import SubjectNotFound
 from enrollment.service import EnrollmentOutcome, IdentityService, MatchCandidate
 from enrollment.store import ReviewRecord, SubjectRecord
-from matcher.photo_calibration import calibrate_thresholds, embed_labeled_photos
+from matcher.photo_calibration import (
+    calibrate_thresholds,
+    embed_labeled_photos,
+    load_labeled_templates,
+    save_labeled_templates,
+)
 from matcher.thresholds import save_thresholds
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -412,6 +417,9 @@ def calibrate(
     out: Annotated[Path | None, typer.Option(help="Thresholds JSON to write (default: "
                                              "<data dir>/thresholds.json).")] = None,
     workers: Annotated[int, typer.Option(help="Face worker processes.")] = 2,
+    templates_file: Annotated[Path | None, typer.Option(
+        "--templates", help="An .npz of the photos' templates: reused when it exists (same "
+        "model tag), written after embedding when it does not.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Measure genuine and impostor scores on labeled photos and write the thresholds."""
@@ -433,12 +441,19 @@ def calibrate(
                 kept.append(photo)
         if not kept:
             fail(f"no labeled photos found in {data}")
-        pool = EnginePool(engine_config(settings), PoolConfig(workers=workers, max_pending=8))
-        try:
-            with progress_bar(f"embedding {len(kept)} photos") as update:
-                templates = embed_labeled_photos(kept, pool, PROFILES["verification"], update)
-        finally:
-            pool.close()
+        if templates_file is not None and templates_file.is_file():
+            templates = load_labeled_templates(templates_file)
+        else:
+            pool = EnginePool(engine_config(settings), PoolConfig(workers=workers,
+                                                                  max_pending=8))
+            try:
+                with progress_bar(f"embedding {len(kept)} photos") as update:
+                    templates = embed_labeled_photos(kept, pool, PROFILES["verification"],
+                                                     update)
+            finally:
+                pool.close()
+            if templates_file is not None:
+                save_labeled_templates(templates, templates_file)
         thresholds, calibration = calibrate_thresholds(
             templates, source=str(data), target_fmr=target_fmr, identify_fpir=identify_fpir,
             duplicate_fpir=duplicate_fpir, gallery_size=gallery_size)

@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -90,6 +91,25 @@ def embed_labeled_photos(
         np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 128), dtype=np.float32)
     )
     return LabeledTemplates(matrix, tuple(identities), tuple(failures))
+
+
+def save_labeled_templates(templates: LabeledTemplates, path: Path) -> None:
+    """Keep the (slow to compute) templates of a calibration run for later re-calibration."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        np.savez_compressed(handle, vectors=templates.vectors,
+                            identities=np.asarray(templates.identities, dtype=str),
+                            failures=np.asarray(templates.failures, dtype=str).reshape(-1, 2),
+                            model_tag=np.asarray(MODEL_TAG))
+
+
+def load_labeled_templates(path: Path) -> LabeledTemplates:
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["model_tag"]) != MODEL_TAG:
+            raise WajahInputError(f"{path} holds {data['model_tag']} templates, not {MODEL_TAG}")
+        failures = tuple((str(a), str(b)) for a, b in data["failures"])
+        return LabeledTemplates(data["vectors"].astype(np.float32),
+                                tuple(str(i) for i in data["identities"]), failures)
 
 
 def pair_scores(templates: LabeledTemplates) -> tuple[np.ndarray, np.ndarray]:
