@@ -32,9 +32,9 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.console import mount_console
 from api.audit_trail import OUTCOME_OK, AuditEntry
 from api.auth import Caller
+from api.console import mount_console
 from api.errors import install_error_handlers, respond
 from api.limits import BodyLimitMiddleware, FailedVerifications, RateLimiter
 from api.logs import request_id_var

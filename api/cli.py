@@ -51,8 +51,11 @@ def analysis_to_dict(analysis: FaceAnalysis) -> dict[str, Any]:
             "exif_orientation": image.exif_orientation,
         },
         "faces": [
-            {"box": [f.left, f.top, f.right, f.bottom], "score": round(f.score, 4),
-             "detector": f.detector}
+            {
+                "box": [f.left, f.top, f.right, f.bottom],
+                "score": round(f.score, 4),
+                "detector": f.detector,
+            }
             for f in analysis.faces
         ],
         "quality": analysis.quality.to_dict(),
@@ -70,8 +73,7 @@ def _quality_table(title: str, report: QualityReport) -> Table:
         result = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]n/a[/]"}[
             component.passed
         ]
-        table.add_row(component.name, value.strip(), component.threshold, result,
-                      component.reason)
+        table.add_row(component.name, value.strip(), component.threshold, result, component.reason)
     return table
 
 
@@ -88,8 +90,15 @@ def _annotate(analysis: FaceAnalysis, out: Path) -> None:
         if pose is not None and analysis.faces:
             face = analysis.faces[0]
             label = f"yaw {pose.yaw_deg:.0f} pitch {pose.pitch_deg:.0f} roll {pose.roll_deg:.0f}"
-            cv2.putText(bgr, label, (face.left, max(12, face.top - 6)),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thickness, (0, 200, 0), thickness)
+            cv2.putText(
+                bgr,
+                label,
+                (face.left, max(12, face.top - 6)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4 * thickness,
+                (0, 200, 0),
+                thickness,
+            )
     if not cv2.imwrite(str(out), bgr):
         fail(f"cannot write the annotated image to {out} (use a .jpg or .png name)")
 
@@ -116,8 +125,9 @@ def inspect(
                 analysis = engine.analyse(engine.read(path), quality_profile)
             except WajahInputError as error:
                 error_line(f"{path}: {error}")
-                results.append({"path": str(path), "error": type(error).__name__,
-                                "detail": str(error)})
+                results.append(
+                    {"path": str(path), "error": type(error).__name__, "detail": str(error)}
+                )
                 worst = Exit.BAD_INPUT
                 continue
             entry = {"path": str(path), **analysis_to_dict(analysis)}
@@ -136,15 +146,23 @@ def inspect(
 
 
 def _print_analysis(path: Path, analysis: FaceAnalysis) -> None:
-    faces = ", ".join(f"[{f.left},{f.top},{f.right},{f.bottom}] score {f.score:.2f}"
-                      for f in analysis.faces) or "none"
-    stdout_console.print(f"[bold]{path}[/]  {analysis.image.format} "
-                         f"{analysis.image.rgb.shape[1]}×{analysis.image.rgb.shape[0]}  "
-                         f"faces: {faces}")
-    stdout_console.print(_quality_table(f"quality ({analysis.quality.profile})",
-                                        analysis.quality))
-    verdict = ("[green]USABLE[/]" if analysis.quality.usable
-               else "[red]NOT USABLE[/]: " + "; ".join(c.reason for c in analysis.quality.failing))
+    faces = (
+        ", ".join(
+            f"[{f.left},{f.top},{f.right},{f.bottom}] score {f.score:.2f}" for f in analysis.faces
+        )
+        or "none"
+    )
+    stdout_console.print(
+        f"[bold]{path}[/]  {analysis.image.format} "
+        f"{analysis.image.rgb.shape[1]}×{analysis.image.rgb.shape[0]}  "
+        f"faces: {faces}"
+    )
+    stdout_console.print(_quality_table(f"quality ({analysis.quality.profile})", analysis.quality))
+    verdict = (
+        "[green]USABLE[/]"
+        if analysis.quality.usable
+        else "[red]NOT USABLE[/]: " + "; ".join(c.reason for c in analysis.quality.failing)
+    )
     stdout_console.print(f"verdict: {verdict}\n")
 
 

@@ -36,9 +36,15 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 @contextlib.contextmanager
 def progress_bar(description: str) -> Iterator[Any]:
     """A rich progress bar on stderr; yields a ``(done, total)`` callback."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=stderr_console, transient=True,
-                  disable=not stderr_console.is_terminal) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console,
+        transient=True,
+        disable=not stderr_console.is_terminal,
+    ) as bar:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int) -> None:
@@ -73,8 +79,11 @@ def subject_to_dict(subject: SubjectRecord) -> dict[str, Any]:
 
 
 def candidate_to_dict(candidate: MatchCandidate) -> dict[str, Any]:
-    return {"subject_id": candidate.subject_ref, "score": round(candidate.score, 4),
-            "status": candidate.status}
+    return {
+        "subject_id": candidate.subject_ref,
+        "score": round(candidate.score, 4),
+        "status": candidate.status,
+    }
 
 
 def review_to_dict(review: ReviewRecord, service: IdentityService) -> dict[str, Any]:
@@ -86,8 +95,9 @@ def review_to_dict(review: ReviewRecord, service: IdentityService) -> dict[str, 
         "review_id": review.id,
         "subject_id": subject_ref,
         "status": str(review.status),
-        "candidates": [{"subject_id": c.subject_ref, "score": round(c.score, 4)}
-                       for c in review.candidates],
+        "candidates": [
+            {"subject_id": c.subject_ref, "score": round(c.score, 4)} for c in review.candidates
+        ],
         "resolution": None if review.resolution is None else str(review.resolution),
         "resolved_by": review.resolved_by,
         "comment": review.comment,
@@ -144,10 +154,10 @@ def enroll(
             except SubjectNotFound:
                 if name is None:
                     fail(f"subject {subject} does not exist; give --name to create it")
-                service.store.create_subject(subject, name, date_of_birth, nationality,
-                                             document_number)
-            outcome = service.enroll(subject, data, source=source, station=station,
-                                     profile=profile)
+                service.store.create_subject(
+                    subject, name, date_of_birth, nationality, document_number
+                )
+            outcome = service.enroll(subject, data, source=source, station=station, profile=profile)
         payload = enrollment_to_dict(outcome)
         if json_output:
             emit_json(payload)
@@ -157,9 +167,11 @@ def enroll(
             for reason in outcome.reasons:
                 stdout_console.print(f"  - {reason}")
             for candidate in outcome.candidates:
-                stdout_console.print(f"  looks like subject {candidate.subject_ref} "
-                                     f"(similarity {candidate.score:.3f}): sent to review "
-                                     f"#{outcome.review.id if outcome.review else '?'}")
+                stdout_console.print(
+                    f"  looks like subject {candidate.subject_ref} "
+                    f"(similarity {candidate.score:.3f}): sent to review "
+                    f"#{outcome.review.id if outcome.review else '?'}"
+                )
         return Exit.NEGATIVE if outcome.status.value == "refused" else Exit.OK
 
     run_guarded(body)
@@ -184,16 +196,20 @@ def verify(
             "threshold": result.threshold,
             "false_match_rate": result.false_match_rate,
             "reasons": list(result.reasons),
-            "quality": {"usable": outcome.quality.usable,
-                        "failing": [c.name for c in outcome.quality.failing]},
+            "quality": {
+                "usable": outcome.quality.usable,
+                "failing": [c.name for c in outcome.quality.failing],
+            },
             "timings_ms": {k: round(v, 1) for k, v in outcome.timings_ms.items()},
         }
         if json_output:
             emit_json(payload)
         else:
             colour = {"match": "green", "no_match": "red"}.get(result.decision.value, "yellow")
-            stdout_console.print(f"[bold {colour}]{result.decision.value.upper()}[/]  "
-                                 f"score {result.score:.3f}, threshold {result.threshold:.3f}")
+            stdout_console.print(
+                f"[bold {colour}]{result.decision.value.upper()}[/]  "
+                f"score {result.score:.3f}, threshold {result.threshold:.3f}"
+            )
             for reason in result.reasons:
                 stdout_console.print(f"  - {reason}")
         return Exit.OK if result.decision.value == "match" else Exit.NEGATIVE
@@ -225,8 +241,7 @@ def identify(
                 table.add_row(str(rank), candidate.subject_ref, f"{candidate.score:.3f}")
             stdout_console.print(table)
         else:
-            stdout_console.print(f"no enrolled subject above the threshold "
-                                 f"{outcome.threshold:.3f}")
+            stdout_console.print(f"no enrolled subject above the threshold {outcome.threshold:.3f}")
         return Exit.OK if outcome.candidates else Exit.NEGATIVE
 
     run_guarded(body)
@@ -251,13 +266,23 @@ def subjects_list(
         finally:
             store.dispose()
         if json_output:
-            emit_json({"items": [subject_to_dict(s) for s in items], "total": total,
-                       "offset": offset, "limit": limit})
+            emit_json(
+                {
+                    "items": [subject_to_dict(s) for s in items],
+                    "total": total,
+                    "offset": offset,
+                    "limit": limit,
+                }
+            )
         else:
             table = Table("subject", "status", "samples", "created", title=f"{total} subjects")
             for subject in items:
-                table.add_row(subject.subject_ref, str(subject.status), str(subject.sample_count),
-                              subject.created_at.strftime("%Y-%m-%d %H:%M"))
+                table.add_row(
+                    subject.subject_ref,
+                    str(subject.status),
+                    str(subject.sample_count),
+                    subject.created_at.strftime("%Y-%m-%d %H:%M"),
+                )
             stdout_console.print(table)
         return Exit.OK
 
@@ -316,10 +341,16 @@ def review_list(status: str = "open", json_output: JsonOption = False) -> None:
         else:
             table = Table("review", "new subject", "looks like", "status", "resolution")
             for review in reviews:
-                looks_like = ", ".join(f"{c['subject_id']} ({c['score']:.3f})"
-                                       for c in review["candidates"])
-                table.add_row(str(review["review_id"]), str(review["subject_id"]), looks_like,
-                              review["status"], str(review["resolution"] or ""))
+                looks_like = ", ".join(
+                    f"{c['subject_id']} ({c['score']:.3f})" for c in review["candidates"]
+                )
+                table.add_row(
+                    str(review["review_id"]),
+                    str(review["subject_id"]),
+                    looks_like,
+                    review["status"],
+                    str(review["resolution"] or ""),
+                )
             stdout_console.print(table)
         return Exit.OK
 
@@ -343,11 +374,13 @@ def review_resolve(
 
     def body() -> Exit:
         with service_from_settings() as service:
-            outcome = service.resolve_review(review_id, resolution, resolved_by=by,
-                                             comment=comment, merge_into_ref=merge_into)
+            outcome = service.resolve_review(
+                review_id, resolution, resolved_by=by, comment=comment, merge_into_ref=merge_into
+            )
             payload = review_to_dict(outcome.review, service)
-        payload["surviving_subject"] = (outcome.surviving_subject.subject_ref
-                                        if outcome.surviving_subject else None)
+        payload["surviving_subject"] = (
+            outcome.surviving_subject.subject_ref if outcome.surviving_subject else None
+        )
         if json_output:
             emit_json(payload)
         else:
@@ -357,8 +390,9 @@ def review_resolve(
     run_guarded(body)
 
 
-index_app = typer.Typer(help="The gallery index (a rebuildable view of the database).",
-                        no_args_is_help=True)
+index_app = typer.Typer(
+    help="The gallery index (a rebuildable view of the database).", no_args_is_help=True
+)
 
 
 @index_app.command("rebuild")
@@ -388,8 +422,11 @@ def index_stats(json_output: JsonOption = False) -> None:
             stats = service.gallery.index.stats()
             in_database = service.store.count_templates(service.gallery.model_tag)
         payload = {
-            "kind": stats.kind, "templates": stats.count, "subjects": stats.subjects,
-            "memory_bytes": stats.memory_bytes, "model_tag": stats.model_tag,
+            "kind": stats.kind,
+            "templates": stats.count,
+            "subjects": stats.subjects,
+            "memory_bytes": stats.memory_bytes,
+            "model_tag": stats.model_tag,
             "checkpoint_template_id": stats.last_template_id,
             "templates_in_database": in_database,
             "in_sync": in_database == stats.count,
@@ -405,21 +442,36 @@ def index_stats(json_output: JsonOption = False) -> None:
 
 
 def calibrate(
-    data: Annotated[Path, typer.Option("--data", help="Labeled photo folder (manifest.csv "
-                                       "or one folder per identity).")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="Labeled photo folder (manifest.csv or one folder per identity)."
+        ),
+    ],
     target_fmr: Annotated[float, typer.Option(help="1:1 false-match rate target.")] = 1e-3,
     identify_fpir: Annotated[float, typer.Option(help="1:N false-positive target.")] = 1e-2,
     duplicate_fpir: Annotated[float, typer.Option(help="Duplicate-search target.")] = 5e-2,
     gallery_size: Annotated[int, typer.Option(help="Gallery size for 1:N points.")] = 10_000,
-    pairs: Annotated[Path | None, typer.Option(help="Only identities named in this LFW "
-                                               "pairs file (e.g. the development set).")] = None,
+    pairs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Only identities named in this LFW pairs file (e.g. the development set)."
+        ),
+    ] = None,
     max_per_identity: Annotated[int, typer.Option(help="Photos per identity, at most.")] = 6,
-    out: Annotated[Path | None, typer.Option(help="Thresholds JSON to write (default: "
-                                             "<data dir>/thresholds.json).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Thresholds JSON to write (default: <data dir>/thresholds.json)."),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Face worker processes.")] = 2,
-    templates_file: Annotated[Path | None, typer.Option(
-        "--templates", help="An .npz of the photos' templates: reused when it exists (same "
-        "model tag), written after embedding when it does not.")] = None,
+    templates_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--templates",
+            help="An .npz of the photos' templates: reused when it exists (same "
+            "model tag), written after embedding when it does not.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Measure genuine and impostor scores on labeled photos and write the thresholds."""
@@ -431,7 +483,8 @@ def calibrate(
         photos = list_labeled_photos(data)
         if pairs is not None:
             named = {p.first.parent.name for p in read_lfw_pairs(pairs, data)} | {
-                p.second.parent.name for p in read_lfw_pairs(pairs, data)}
+                p.second.parent.name for p in read_lfw_pairs(pairs, data)
+            }
             photos = [p for p in photos if p.identity in named]
         counts: dict[str, int] = {}
         kept = []
@@ -444,32 +497,42 @@ def calibrate(
         if templates_file is not None and templates_file.is_file():
             templates = load_labeled_templates(templates_file)
         else:
-            pool = EnginePool(engine_config(settings), PoolConfig(workers=workers,
-                                                                  max_pending=8))
+            pool = EnginePool(engine_config(settings), PoolConfig(workers=workers, max_pending=8))
             try:
                 with progress_bar(f"embedding {len(kept)} photos") as update:
-                    templates = embed_labeled_photos(kept, pool, PROFILES["verification"],
-                                                     update)
+                    templates = embed_labeled_photos(kept, pool, PROFILES["verification"], update)
             finally:
                 pool.close()
             if templates_file is not None:
                 save_labeled_templates(templates, templates_file)
         thresholds, calibration = calibrate_thresholds(
-            templates, source=str(data), target_fmr=target_fmr, identify_fpir=identify_fpir,
-            duplicate_fpir=duplicate_fpir, gallery_size=gallery_size)
+            templates,
+            source=str(data),
+            target_fmr=target_fmr,
+            identify_fpir=identify_fpir,
+            duplicate_fpir=duplicate_fpir,
+            gallery_size=gallery_size,
+        )
         target = out or settings.ensure_data_dir() / "thresholds.json"
         save_thresholds(thresholds, target)
-        payload = {"written": str(target), **thresholds.to_dict(),
-                   "genuine_trials": calibration.genuine_trials,
-                   "impostor_trials": calibration.impostor_trials}
+        payload = {
+            "written": str(target),
+            **thresholds.to_dict(),
+            "genuine_trials": calibration.genuine_trials,
+            "impostor_trials": calibration.impostor_trials,
+        }
         if json_output:
             emit_json(payload)
         else:
             table = Table("operating point", "threshold", "FMR", "FNMR", title=str(target))
             for name in ("verify", "identify", "duplicate"):
                 point = getattr(thresholds, name)
-                table.add_row(name, f"{point.threshold:.4f}", f"{point.false_match_rate:.2e}",
-                              f"{point.false_non_match_rate:.4f}")
+                table.add_row(
+                    name,
+                    f"{point.threshold:.4f}",
+                    f"{point.false_match_rate:.2e}",
+                    f"{point.false_non_match_rate:.4f}",
+                )
             stdout_console.print(table)
             stdout_console.print(thresholds.calibrated_on)
             stdout_console.print(f"use it with WAJAH_THRESHOLDS_FILE={target}")

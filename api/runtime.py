@@ -40,25 +40,29 @@ def index_config(settings: Settings) -> IndexConfig:
 
 def open_store(settings: Settings) -> RecordStore:
     settings.ensure_data_dir()
-    return open_record_store(settings.resolved_database_url, settings.encryption_key,
-                             settings.key_file_path)
+    return open_record_store(
+        settings.resolved_database_url, settings.encryption_key, settings.key_file_path
+    )
 
 
-def build_service(settings: Settings, *, workers: int | None = None,
-                  progress: Progress | None = None) -> tuple[IdentityService, GalleryOpenReport]:
+def build_service(
+    settings: Settings, *, workers: int | None = None, progress: Progress | None = None
+) -> tuple[IdentityService, GalleryOpenReport]:
     """Open the store, load or rebuild the index, start the face workers.
 
     ``workers`` overrides ``settings.face_workers`` (0 = face work in the calling thread)."""
     store = open_store(settings)
     try:
         config = engine_config(settings)
-        gallery = GalleryKeeper(store, settings.index_path, index_config(settings),
-                                MODEL_TAG)
+        gallery = GalleryKeeper(store, settings.index_path, index_config(settings), MODEL_TAG)
         report = gallery.open(progress)
-        pool = EnginePool(config, PoolConfig(
-            workers=settings.face_workers if workers is None else workers,
-            max_pending=settings.face_queue_limit,
-        ))
+        pool = EnginePool(
+            config,
+            PoolConfig(
+                workers=settings.face_workers if workers is None else workers,
+                max_pending=settings.face_queue_limit,
+            ),
+        )
         thresholds = load_settings_thresholds(settings)
         return IdentityService(store, gallery, pool, thresholds), report
     except BaseException:

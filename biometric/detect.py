@@ -85,8 +85,7 @@ class FaceDetector:
         self._lock = threading.Lock()
         self._hog = dlib.get_frontal_face_detector()
         self._cnn = (
-            dlib.cnn_face_detection_model_v1(str(cnn_weights))
-            if kind is DetectorKind.CNN else None
+            dlib.cnn_face_detection_model_v1(str(cnn_weights)) if kind is DetectorKind.CNN else None
         )
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
@@ -95,8 +94,9 @@ class FaceDetector:
         scale, upsample = plan_detection(height, width, self.policy)
         small = rgb
         if scale < 1.0:
-            small = cv2.resize(rgb, (round(width * scale), round(height * scale)),
-                               interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+            )
         with self._lock:
             if self._cnn is not None:
                 found = [(d.rect, float(d.confidence)) for d in self._cnn(small, upsample)]

@@ -92,8 +92,9 @@ class FaceEngine:
         self.detector = FaceDetector(
             self.config.detector, model_paths.face_detector_cnn, self.config.detection
         )
-        self.landmark_predictor = LandmarkPredictor(model_paths.landmarks_68,
-                                                    model_paths.landmarks_5)
+        self.landmark_predictor = LandmarkPredictor(
+            model_paths.landmarks_68, model_paths.landmarks_5
+        )
         self.extractor = TemplateExtractor(model_paths.face_recognition)
 
     @property
@@ -132,16 +133,20 @@ class FaceEngine:
         timings["quality"] = _elapsed_ms(start)
         return FaceAnalysis(decoded, faces, landmarks, quality, timings)
 
-    def capture(self, image: bytes | DecodedImage | FaceAnalysis, profile: QualityProfile,
-                *, single_face: bool = False) -> FaceCapture:
+    def capture(
+        self,
+        image: bytes | DecodedImage | FaceAnalysis,
+        profile: QualityProfile,
+        *,
+        single_face: bool = False,
+    ) -> FaceCapture:
         """Analyse (unless given an analysis) and make the template of the subject's face.
 
         Raises :class:`NoFaceFound`, or :class:`MultipleFacesFound` when ``single_face`` is set
         and more than one face is present. Quality is reported, not enforced: the caller's
         workflow decides what an unusable capture means.
         """
-        analysis = (image if isinstance(image, FaceAnalysis)
-                    else self.analyse(image, profile))
+        analysis = image if isinstance(image, FaceAnalysis) else self.analyse(image, profile)
         if analysis.landmarks is None:
             raise NoFaceFound("no face found in the image")
         if single_face and len(analysis.faces) > 1:
@@ -158,8 +163,9 @@ class FaceEngine:
         timings["embed"] = _elapsed_ms(start)
         return FaceCapture(analysis, chip, template, timings)
 
-    def process(self, image: bytes | DecodedImage, profile: QualityProfile,
-                *, embed: bool = True) -> ProcessedImage:
+    def process(
+        self, image: bytes | DecodedImage, profile: QualityProfile, *, embed: bool = True
+    ) -> ProcessedImage:
         """The whole pipeline for one photo; the template is made whenever a face is found
         (``embed``), whatever its quality: the workflow decides what quality means."""
         analysis = self.analyse(image, profile)

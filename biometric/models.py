@@ -36,8 +36,12 @@ def find_model_paths() -> ModelPaths:
         landmarks_5=Path(str(root / "shape_predictor_5_face_landmarks.dat")),
         face_recognition=Path(str(root / "dlib_face_recognition_resnet_model_v1.dat")),
     )
-    for path in (paths.face_detector_cnn, paths.landmarks_68, paths.landmarks_5,
-                 paths.face_recognition):
+    for path in (
+        paths.face_detector_cnn,
+        paths.landmarks_68,
+        paths.landmarks_5,
+        paths.face_recognition,
+    ):
         if not path.is_file():
             raise ModelFilesMissing(f"model file missing: {path}")
     return paths

@@ -43,8 +43,9 @@ class PoolConfig:
 class EnginePool:
     """Thread-safe: any number of threads may submit."""
 
-    def __init__(self, engine_config: EngineConfig, pool_config: PoolConfig,
-                 engine: FaceEngine | None = None) -> None:
+    def __init__(
+        self, engine_config: EngineConfig, pool_config: PoolConfig, engine: FaceEngine | None = None
+    ) -> None:
         self.config = pool_config
         self._slots = threading.BoundedSemaphore(pool_config.max_pending)
         self._pending = 0
@@ -76,8 +77,9 @@ class EnginePool:
         elif self._engine is not None:
             self._engine.warm_up()
 
-    def submit(self, data: bytes, profile: QualityProfile, *, embed: bool = True
-               ) -> Future[ProcessedImage]:
+    def submit(
+        self, data: bytes, profile: QualityProfile, *, embed: bool = True
+    ) -> Future[ProcessedImage]:
         if not self._slots.acquire(blocking=False):
             raise EngineOverloaded(
                 "all face workers are busy; retry shortly", retry_after_s=self.config.retry_after_s
@@ -100,8 +102,9 @@ class EnginePool:
         future.add_done_callback(lambda _: self._release())
         return future
 
-    def process(self, data: bytes, profile: QualityProfile, *, embed: bool = True
-                ) -> ProcessedImage:
+    def process(
+        self, data: bytes, profile: QualityProfile, *, embed: bool = True
+    ) -> ProcessedImage:
         return self.submit(data, profile, embed=embed).result()
 
     def _release(self) -> None:

@@ -42,8 +42,9 @@ class GalleryOpenReport:
     elapsed_ms: float
 
 
-def rebuild_index(store: RecordStore, config: IndexConfig, model_tag: str,
-                  progress: Progress | None = None) -> GalleryIndex:
+def rebuild_index(
+    store: RecordStore, config: IndexConfig, model_tag: str, progress: Progress | None = None
+) -> GalleryIndex:
     """A fresh index holding every template of ``model_tag`` in the database."""
     index = GalleryIndex(config, model_tag=model_tag)
     total = store.count_templates(model_tag)
@@ -77,11 +78,18 @@ def reconcile(index: GalleryIndex, store: RecordStore) -> tuple[int, int]:
         wanted = set(missing.tolist())
         # Keyset scan from just below the smallest missing id: usually only the tail.
         for batch in store.iter_templates(index.model_tag, after_id=int(missing.min()) - 1):
-            keep = np.fromiter((int(t) in wanted for t in batch.template_ids), dtype=bool,
-                               count=len(batch.template_ids))
+            keep = np.fromiter(
+                (int(t) in wanted for t in batch.template_ids),
+                dtype=bool,
+                count=len(batch.template_ids),
+            )
             if keep.any():
-                index.add(batch.template_ids[keep], batch.subject_ids[keep],
-                          batch.vectors[keep], model_tag=index.model_tag)
+                index.add(
+                    batch.template_ids[keep],
+                    batch.subject_ids[keep],
+                    batch.vectors[keep],
+                    model_tag=index.model_tag,
+                )
                 added += int(keep.sum())
     return added, int(extra.size)
 
@@ -90,8 +98,9 @@ class GalleryKeeper:
     """Owns the index of a running service: opening, periodic atomic saves, shutdown save.
     Thread-safe; callers serialise their own database-then-index writes."""
 
-    def __init__(self, store: RecordStore, index_path: Path, config: IndexConfig,
-                 model_tag: str) -> None:
+    def __init__(
+        self, store: RecordStore, index_path: Path, config: IndexConfig, model_tag: str
+    ) -> None:
         self.store = store
         self.index_path = index_path
         self.config = config
@@ -136,8 +145,10 @@ class GalleryKeeper:
     def note_writes(self, count: int = 1) -> None:
         """Record index writes; saves when enough have piled up or enough time has passed."""
         self._unsaved_writes += count
-        if (self._unsaved_writes >= SAVE_EVERY_WRITES
-                or time.monotonic() - self._last_save >= SAVE_EVERY_S):
+        if (
+            self._unsaved_writes >= SAVE_EVERY_WRITES
+            or time.monotonic() - self._last_save >= SAVE_EVERY_S
+        ):
             self.save()
 
     def save(self) -> None:

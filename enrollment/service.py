@@ -86,7 +86,7 @@ class VerificationOutcome:
 class IdentificationOutcome:
     candidates: tuple[MatchCandidate, ...]
     threshold: float
-    false_match_rate: float
+    false_match_rate: float | None  # None when the calibration could not measure it
     quality: QualityReport
     timings_ms: dict[str, float]
 
@@ -107,8 +107,9 @@ class ResolutionOutcome:
 
 
 class IdentityService:
-    def __init__(self, store: RecordStore, gallery: GalleryKeeper, pool: EnginePool,
-                 thresholds: Thresholds) -> None:
+    def __init__(
+        self, store: RecordStore, gallery: GalleryKeeper, pool: EnginePool, thresholds: Thresholds
+    ) -> None:
         self.store = store
         self.gallery = gallery
         self.pool = pool
@@ -128,21 +129,44 @@ class IdentityService:
 
     # -- enrollment ----------------------------------------------------------------------
 
-    def enroll(self, subject_ref: str, image: bytes, *, source: CaptureSource | str,
-               station: str, profile: str = "enrollment", keep_image: bool = True,
-               captured_at: dt.datetime | None = None) -> EnrollmentOutcome:
+    def enroll(
+        self,
+        subject_ref: str,
+        image: bytes,
+        *,
+        source: CaptureSource | str,
+        station: str,
+        profile: str = "enrollment",
+        keep_image: bool = True,
+        captured_at: dt.datetime | None = None,
+    ) -> EnrollmentOutcome:
         """Quality gate, duplicate-identity search, store. Never silently merges or rejects:
         a look-alike of another subject puts this subject in ``pending_review``."""
         self.store.get_subject_by_ref(subject_ref)  # fail fast, before the face work
         processed, face_ms = self._process(image, PROFILES[profile])
-        return self.enroll_processed(subject_ref, processed, image, source=source,
-                                     station=station, keep_image=keep_image,
-                                     captured_at=captured_at, face_ms=face_ms)
+        return self.enroll_processed(
+            subject_ref,
+            processed,
+            image,
+            source=source,
+            station=station,
+            keep_image=keep_image,
+            captured_at=captured_at,
+            face_ms=face_ms,
+        )
 
-    def enroll_processed(self, subject_ref: str, processed: ProcessedImage, image: bytes, *,
-                         source: CaptureSource | str, station: str, keep_image: bool = True,
-                         captured_at: dt.datetime | None = None,
-                         face_ms: float = 0.0) -> EnrollmentOutcome:
+    def enroll_processed(
+        self,
+        subject_ref: str,
+        processed: ProcessedImage,
+        image: bytes,
+        *,
+        source: CaptureSource | str,
+        station: str,
+        keep_image: bool = True,
+        captured_at: dt.datetime | None = None,
+        face_ms: float = 0.0,
+    ) -> EnrollmentOutcome:
         """The second half of :meth:`enroll`, for callers that ran the face work themselves
         (the bulk import pipelines many photos through the worker pool)."""
         subject = self.store.get_subject_by_ref(subject_ref)
@@ -150,51 +174,88 @@ class IdentityService:
         duplicate = self.thresholds.duplicate
         if processed.template is None or processed.chip is None or not processed.quality.usable:
             logger.info('{"event": "enroll_refused", "subject_id": %d}', subject.id)
-            return EnrollmentOutcome(EnrollmentStatus.REFUSED, subject, processed.quality,
-                                     None, None, None, (), duplicate.threshold, timings)
+            return EnrollmentOutcome(
+                EnrollmentStatus.REFUSED,
+                subject,
+                processed.quality,
+                None,
+                None,
+                None,
+                (),
+                duplicate.threshold,
+                timings,
+            )
         template = processed.template
         digest = hashlib.sha256(image).hexdigest()
         with self._write_lock:
             start = time.perf_counter()
             found = self.gallery.index.identify(
-                template.vector, DUPLICATE_CANDIDATES + 1, duplicate.threshold,
+                template.vector,
+                DUPLICATE_CANDIDATES + 1,
+                duplicate.threshold,
                 model_tag=template.model_tag,
             )
             others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
             candidates = self._describe(others)
             timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
             sample, stored = self.store.add_sample(
-                subject.id, source, processed.quality.to_dict(), processed.chip,
-                image if keep_image else None, digest, station, captured_at, template,
+                subject.id,
+                source,
+                processed.quality.to_dict(),
+                processed.chip,
+                image if keep_image else None,
+                digest,
+                station,
+                captured_at,
+                template,
             )
             self.gallery.index.add(
                 np.array([stored.template_id], dtype=np.int64),
                 np.array([subject.id], dtype=np.int64),
-                stored.vector[None, :], model_tag=stored.model_tag,
+                stored.vector[None, :],
+                model_tag=stored.model_tag,
             )
             self.gallery.note_writes()
             review: ReviewRecord | None = None
             status = EnrollmentStatus.ACCEPTED
             if candidates:
                 status = EnrollmentStatus.PENDING_REVIEW
-                review = self.store.create_review(subject.id, [
-                    ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates
-                ])
+                review = self.store.create_review(
+                    subject.id,
+                    [ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates],
+                )
                 self.store.set_status(subject.id, SubjectStatus.PENDING_REVIEW)
             subject = self.store.get_subject(subject.id)
-        logger.info('{"event": "enrolled", "subject_id": %d, "template_id": %d, "status": "%s"}',
-                    subject.id, stored.template_id, status.value)
-        return EnrollmentOutcome(status, subject, processed.quality, sample,
-                                 stored.template_id, review, tuple(candidates),
-                                 duplicate.threshold, timings)
+        logger.info(
+            '{"event": "enrolled", "subject_id": %d, "template_id": %d, "status": "%s"}',
+            subject.id,
+            stored.template_id,
+            status.value,
+        )
+        return EnrollmentOutcome(
+            status,
+            subject,
+            processed.quality,
+            sample,
+            stored.template_id,
+            review,
+            tuple(candidates),
+            duplicate.threshold,
+            timings,
+        )
 
     def _describe(self, found: list[Any]) -> list[MatchCandidate]:
         described = []
         for candidate in found:
             record = self.store.get_subject(candidate.subject_id)
-            described.append(MatchCandidate(record.id, record.subject_ref,
-                                            round(float(candidate.score), 6),
-                                            str(record.status)))
+            described.append(
+                MatchCandidate(
+                    record.id,
+                    record.subject_ref,
+                    round(float(candidate.score), 6),
+                    str(record.status),
+                )
+            )
         return described
 
     # -- matching ------------------------------------------------------------------------
@@ -205,19 +266,27 @@ class IdentityService:
         if subject.status != SubjectStatus.ACTIVE:
             raise SubjectNotActive(
                 f"subject {subject_ref} is {subject.status}; it cannot be verified until a "
-                "supervisor resolves it", status=str(subject.status))
+                "supervisor resolves it",
+                status=str(subject.status),
+            )
         processed, face_ms = self._process(image, PROFILES["verification"])
         if processed.template is None:
             raise NoFaceFound("no face found in the probe image")
         start = time.perf_counter()
-        scores = self.gallery.index.subject_scores(processed.template.vector, subject.id,
-                                                   model_tag=processed.template.model_tag)
+        scores = self.gallery.index.subject_scores(
+            processed.template.vector, subject.id, model_tag=processed.template.model_tag
+        )
         verification = decide(
-            scores, self.thresholds.verify, probe_usable=processed.quality.usable,
+            scores,
+            self.thresholds.verify,
+            probe_usable=processed.quality.usable,
             probe_quality_reasons=[c.reason for c in processed.quality.failing],
         )
-        timings = {**processed.timings_ms, "face_total": face_ms,
-                   "match": (time.perf_counter() - start) * 1000.0}
+        timings = {
+            **processed.timings_ms,
+            "face_total": face_ms,
+            "match": (time.perf_counter() - start) * 1000.0,
+        }
         return VerificationOutcome(subject, verification, processed.quality, timings)
 
     def identify(self, image: bytes, k: int = 5) -> IdentificationOutcome:
@@ -227,14 +296,25 @@ class IdentityService:
             raise NoFaceFound("no face found in the probe image")
         operating_point = self.thresholds.identify
         start = time.perf_counter()
-        found = self.gallery.index.identify(processed.template.vector, k,
-                                            operating_point.threshold,
-                                            model_tag=processed.template.model_tag)
+        found = self.gallery.index.identify(
+            processed.template.vector,
+            k,
+            operating_point.threshold,
+            model_tag=processed.template.model_tag,
+        )
         candidates = [c for c in self._describe(found) if c.status == SubjectStatus.ACTIVE]
-        timings = {**processed.timings_ms, "face_total": face_ms,
-                   "search": (time.perf_counter() - start) * 1000.0}
-        return IdentificationOutcome(tuple(candidates), operating_point.threshold,
-                                     operating_point.false_match_rate, processed.quality, timings)
+        timings = {
+            **processed.timings_ms,
+            "face_total": face_ms,
+            "search": (time.perf_counter() - start) * 1000.0,
+        }
+        return IdentificationOutcome(
+            tuple(candidates),
+            operating_point.threshold,
+            operating_point.false_match_rate,
+            processed.quality,
+            timings,
+        )
 
     # -- subjects ------------------------------------------------------------------------
 
@@ -246,15 +326,24 @@ class IdentityService:
             template_ids = self.store.delete_subject(subject.id)
             self.gallery.index.remove_subject(subject.id)
             self.gallery.note_writes(max(1, len(template_ids)))
-        logger.info('{"event": "subject_deleted", "subject_id": %d, "templates": %d}',
-                    subject.id, len(template_ids))
+        logger.info(
+            '{"event": "subject_deleted", "subject_id": %d, "templates": %d}',
+            subject.id,
+            len(template_ids),
+        )
         return len(template_ids)
 
     # -- duplicate-identity reviews ------------------------------------------------------
 
-    def resolve_review(self, review_id: int, resolution: ReviewResolution | str, *,
-                       resolved_by: str, comment: str,
-                       merge_into_ref: str | None = None) -> ResolutionOutcome:
+    def resolve_review(
+        self,
+        review_id: int,
+        resolution: ReviewResolution | str,
+        *,
+        resolved_by: str,
+        comment: str,
+        merge_into_ref: str | None = None,
+    ) -> ResolutionOutcome:
         """Supervisor's decision on a possible duplicate.
 
         ``confirm_distinct``: two different people; the new subject becomes active.
@@ -265,8 +354,11 @@ class IdentityService:
         choice = ReviewResolution(resolution)
         with self._write_lock:
             review = self.store.get_review(review_id)
-            target = (self._merge_target(review, merge_into_ref)
-                      if choice is ReviewResolution.MERGE else None)
+            target = (
+                self._merge_target(review, merge_into_ref)
+                if choice is ReviewResolution.MERGE
+                else None
+            )
             # Claim the case first: of two concurrent resolutions only one gets past here.
             resolved = self.store.resolve_review(review_id, choice, resolved_by, comment)
             subject_id = review.subject_id
@@ -282,7 +374,9 @@ class IdentityService:
                         self.gallery.index.add(
                             np.array([stored.template_id], dtype=np.int64),
                             np.array([target.id], dtype=np.int64),
-                            stored.vector[None, :], model_tag=stored.model_tag)
+                            stored.vector[None, :],
+                            model_tag=stored.model_tag,
+                        )
                 self.store.delete_subject(subject_id)
                 surviving = self.store.get_subject(target.id)
             else:
@@ -290,8 +384,11 @@ class IdentityService:
                 self.gallery.index.remove_subject(subject_id)
                 surviving = None
             self.gallery.note_writes()
-        logger.info('{"event": "review_resolved", "review_id": %d, "resolution": "%s"}',
-                    review_id, choice.value)
+        logger.info(
+            '{"event": "review_resolved", "review_id": %d, "resolution": "%s"}',
+            review_id,
+            choice.value,
+        )
         return ResolutionOutcome(resolved, surviving)
 
     def _merge_target(self, review: ReviewRecord, merge_into_ref: str | None) -> SubjectRecord:
@@ -300,15 +397,20 @@ class IdentityService:
         for candidate in review.candidates:
             if candidate.subject_ref is not None:
                 return self.store.get_subject(candidate.subject_id)
-        raise SubjectNotActive("every candidate of this review has been erased; "
-                               "resolve it as confirm_distinct or reject", status="deleted")
+        raise SubjectNotActive(
+            "every candidate of this review has been erased; "
+            "resolve it as confirm_distinct or reject",
+            status="deleted",
+        )
 
     # -- passthroughs the edges use --------------------------------------------------------
 
     def update_subject(self, subject_ref: str, **changes: Any) -> SubjectRecord:
         subject = self.store.get_subject_by_ref(subject_ref)
-        fields = {name: changes.get(name, UNSET) for name in
-                  ("full_name", "date_of_birth", "nationality", "document_number")}
+        fields = {
+            name: changes.get(name, UNSET)
+            for name in ("full_name", "date_of_birth", "nationality", "document_number")
+        }
         return self.store.update_subject(subject.id, **fields)
 
     def close(self) -> None:

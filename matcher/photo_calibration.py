@@ -97,10 +97,13 @@ def save_labeled_templates(templates: LabeledTemplates, path: Path) -> None:
     """Keep the (slow to compute) templates of a calibration run for later re-calibration."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
-        np.savez_compressed(handle, vectors=templates.vectors,
-                            identities=np.asarray(templates.identities, dtype=str),
-                            failures=np.asarray(templates.failures, dtype=str).reshape(-1, 2),
-                            model_tag=np.asarray(MODEL_TAG))
+        np.savez_compressed(
+            handle,
+            vectors=templates.vectors,
+            identities=np.asarray(templates.identities, dtype=str),
+            failures=np.asarray(templates.failures, dtype=str).reshape(-1, 2),
+            model_tag=np.asarray(MODEL_TAG),
+        )
 
 
 def load_labeled_templates(path: Path) -> LabeledTemplates:
@@ -108,8 +111,9 @@ def load_labeled_templates(path: Path) -> LabeledTemplates:
         if str(data["model_tag"]) != MODEL_TAG:
             raise WajahInputError(f"{path} holds {data['model_tag']} templates, not {MODEL_TAG}")
         failures = tuple((str(a), str(b)) for a, b in data["failures"])
-        return LabeledTemplates(data["vectors"].astype(np.float32),
-                                tuple(str(i) for i in data["identities"]), failures)
+        return LabeledTemplates(
+            data["vectors"].astype(np.float32), tuple(str(i) for i in data["identities"]), failures
+        )
 
 
 def pair_scores(templates: LabeledTemplates) -> tuple[np.ndarray, np.ndarray]:

@@ -52,8 +52,9 @@ class PlainDlibPipeline:
         return self.descriptors[key]
 
 
-def test_engine_template_is_the_normalised_dlib_descriptor(engine: FaceEngine,
-                                                           faces_dir: Path) -> None:
+def test_engine_template_is_the_normalised_dlib_descriptor(
+    engine: FaceEngine, faces_dir: Path
+) -> None:
     plain = PlainDlibPipeline()
     photo = faces_dir / "face_recognition/obama/obama.jpg"
     capture = engine.capture(engine.read(photo), PROFILES["verification"])
@@ -76,8 +77,9 @@ def test_no_face_and_multiple_faces_are_typed_errors(engine: FaceEngine, faces_d
 
 
 @pytest.mark.slow
-def test_lfw_dev_pairs_accuracy_no_worse_than_plain_dlib(engine: FaceEngine,
-                                                         faces_dir: Path) -> None:
+def test_lfw_dev_pairs_accuracy_no_worse_than_plain_dlib(
+    engine: FaceEngine, faces_dir: Path
+) -> None:
     lfw = faces_dir / "lfw_deepfunneled"
     pairs = read_lfw_pairs(lfw / "pairsDevTest.txt", lfw)
     assert len(pairs) > 300
@@ -106,12 +108,17 @@ def test_lfw_dev_pairs_accuracy_no_worse_than_plain_dlib(engine: FaceEngine,
         engine_same = a is not None and b is not None and float(a @ b) >= threshold
         engine_correct += engine_same == pair.same_identity
         pa, pb = plain_descriptors[pair.first], plain_descriptors[pair.second]
-        plain_same = (pa is not None and pb is not None
-                      and float(np.linalg.norm(pa - pb)) <= PLAIN_DLIB_DISTANCE)
+        plain_same = (
+            pa is not None
+            and pb is not None
+            and float(np.linalg.norm(pa - pb)) <= PLAIN_DLIB_DISTANCE
+        )
         plain_correct += plain_same == pair.same_identity
     engine_accuracy = engine_correct / len(pairs)
     plain_accuracy = plain_correct / len(pairs)
-    print(f"LFW pairsDevTest ({len(pairs)} pairs): engine {engine_accuracy:.4f} at similarity "
-          f">= {threshold:.3f}; plain dlib {plain_accuracy:.4f} at distance <= 0.6")
+    print(
+        f"LFW pairsDevTest ({len(pairs)} pairs): engine {engine_accuracy:.4f} at similarity "
+        f">= {threshold:.3f}; plain dlib {plain_accuracy:.4f} at distance <= 0.6"
+    )
     assert engine_accuracy >= plain_accuracy - 0.01
     assert engine_accuracy > 0.95  # dlib reports 99.38 % on full LFW; far below means a bug
