@@ -86,14 +86,10 @@ def candidate_to_dict(candidate: MatchCandidate) -> dict[str, Any]:
     }
 
 
-def review_to_dict(review: ReviewRecord, service: IdentityService) -> dict[str, Any]:
-    try:
-        subject_ref: str | None = service.store.get_subject(review.subject_id).subject_ref
-    except SubjectNotFound:
-        subject_ref = None
+def review_to_dict(review: ReviewRecord) -> dict[str, Any]:
     return {
         "review_id": review.id,
-        "subject_id": subject_ref,
+        "subject_id": review.subject_ref,
         "status": str(review.status),
         "candidates": [
             {"subject_id": c.subject_ref, "score": round(c.score, 4)} for c in review.candidates
@@ -335,7 +331,7 @@ def review_list(status: str = "open", json_output: JsonOption = False) -> None:
 
     def body() -> Exit:
         with service_from_settings() as service:
-            reviews = [review_to_dict(r, service) for r in service.store.list_reviews(status)]
+            reviews = [review_to_dict(r) for r in service.store.list_reviews(status)]
         if json_output:
             emit_json({"items": reviews})
         else:
@@ -377,7 +373,7 @@ def review_resolve(
             outcome = service.resolve_review(
                 review_id, resolution, resolved_by=by, comment=comment, merge_into_ref=merge_into
             )
-            payload = review_to_dict(outcome.review, service)
+            payload = review_to_dict(outcome.review)
         payload["surviving_subject"] = (
             outcome.surviving_subject.subject_ref if outcome.surviving_subject else None
         )

@@ -209,9 +209,12 @@ class Review(Base):
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    subject_id: Mapped[int] = mapped_column(
-        IdType, ForeignKey("subjects.id", ondelete="CASCADE"), index=True
+    # The new enrollment; NULL once that subject is erased (a 'merge' or 'reject' erases it):
+    # the decision stays readable (migration 0003).
+    subject_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("subjects.id", ondelete="SET NULL"), index=True
     )
+    subject_ref: Mapped[str | None] = mapped_column(String(SUBJECT_REF_MAX))
     # [{"subject_id": int, "subject_ref": str | null, "score": float}, ...]
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON())
     status: Mapped[str] = mapped_column(String(16), index=True)

@@ -362,6 +362,7 @@ class IdentityService:
             # Claim the case first: of two concurrent resolutions only one gets past here.
             resolved = self.store.resolve_review(review_id, choice, resolved_by, comment)
             subject_id = review.subject_id
+            assert subject_id is not None, "an open review always has its subject"
             surviving: SubjectRecord | None
             if choice is ReviewResolution.CONFIRM_DISTINCT:
                 surviving = self.store.set_status(subject_id, SubjectStatus.ACTIVE)
@@ -384,6 +385,7 @@ class IdentityService:
                 self.gallery.index.remove_subject(subject_id)
                 surviving = None
             self.gallery.note_writes()
+            resolved = self.store.get_review(review_id)  # as it stands after the erasure
         logger.info(
             '{"event": "review_resolved", "review_id": %d, "resolution": "%s"}',
             review_id,

@@ -166,7 +166,8 @@ class ReviewCandidate:
 @dataclass(frozen=True)
 class ReviewRecord:
     id: int
-    subject_id: int  # the new enrollment, in pending_review while the case is open
+    subject_id: int | None  # the new enrollment (pending_review while open); None once erased
+    subject_ref: str | None  # its reference; None once erased
     candidates: tuple[ReviewCandidate, ...]
     status: ReviewStatus
     resolution: ReviewResolution | None
@@ -403,7 +404,19 @@ class RecordStore:
             # foreign keys; the ON DELETE CASCADEs are the second line.
             session.execute(delete(TemplateRow).where(TemplateRow.subject_id == subject_id))
             session.execute(delete(FaceSample).where(FaceSample.subject_id == subject_id))
-            session.execute(delete(Review).where(Review.subject_id == subject_id))
+            # An open case about this subject is moot; a resolved one is the supervisor's
+            # record and stays, without the erased subject's id and reference.
+            session.execute(
+                delete(Review).where(
+                    Review.subject_id == subject_id, Review.status == ReviewStatus.OPEN.value
+                )
+            )
+            session.execute(
+                update(Review)
+                .where(Review.subject_id == subject_id)
+                .values(subject_id=None, subject_ref=None)
+                .execution_options(synchronize_session=False)
+            )
             session.execute(delete(SubjectIdentity).where(SubjectIdentity.subject_id == subject_id))
             session.execute(delete(Subject).where(Subject.id == subject_id))
             scrubbed = _forget_candidate(session, subject_id)
@@ -708,9 +721,10 @@ class RecordStore:
         """Open a duplicate-identity case for ``subject_id`` against ``candidates``."""
         candidate_json = [_candidate_json(candidate) for candidate in candidates]
         with self._write_sessions.begin() as session:
-            _require_subject(session, subject_id)
+            subject = _require_subject(session, subject_id)
             review = Review(
                 subject_id=subject_id,
+                subject_ref=subject.subject_ref,
                 candidates=candidate_json,
                 status=ReviewStatus.OPEN.value,
                 created_at=_utcnow(),
@@ -895,6 +909,7 @@ def _review_record(review: Review) -> ReviewRecord:
     return ReviewRecord(
         id=review.id,
         subject_id=review.subject_id,
+        subject_ref=review.subject_ref,
         candidates=tuple(
             ReviewCandidate(
                 subject_id=int(candidate["subject_id"]),

@@ -676,7 +676,36 @@ def test_foreign_keys_cascade_in_the_database(
     store.create_review(subject.id, [])
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM subjects WHERE id = :id"), {"id": subject.id})
-    assert set(row_counts(engine).values()) == {0}
+        orphaned_reviews = connection.execute(
+            text("SELECT COUNT(*) FROM reviews WHERE subject_id IS NULL")
+        ).scalar_one()
+    counts = row_counts(engine)
+    # Reviews are the supervisors' record: the database keeps them, without the subject.
+    assert counts.pop("reviews") == orphaned_reviews == 1
+    assert set(counts.values()) == {0}
+
+
+def test_erasure_keeps_resolved_reviews_without_the_subject(
+    store: RecordStore, rng: np.random.Generator
+) -> None:
+    kept = store.create_subject("APP-KEPT", "Amal Hassan")
+    resolved_about = store.create_subject("APP-DUP", "Amal Hasan")
+    open_about = store.create_subject("APP-DUP2", "A. Hassan")
+    candidates = [ReviewCandidate(kept.id, kept.subject_ref, 0.97)]
+    resolved = store.create_review(resolved_about.id, candidates)
+    assert resolved.subject_ref == "APP-DUP"
+    store.resolve_review(resolved.id, "reject", "supervisor-1", "second identity")
+    still_open = store.create_review(open_about.id, candidates)
+
+    store.delete_subject(resolved_about.id)
+    store.delete_subject(open_about.id)
+
+    after = store.get_review(resolved.id)
+    assert (after.subject_id, after.subject_ref) == (None, None)
+    assert (after.resolution, after.resolved_by) == (ReviewResolution.REJECT, "supervisor-1")
+    assert after.candidates[0].subject_ref == "APP-KEPT"
+    with pytest.raises(ReviewNotFound):
+        store.get_review(still_open.id)
 
 
 def test_move_samples_for_a_merge(store: RecordStore, rng: np.random.Generator) -> None:
