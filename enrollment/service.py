@@ -36,6 +36,7 @@ from enrollment.store import (
     SubjectRecord,
 )
 from matcher.decision import Verification, decide
+from matcher.errors import SubjectHasNoTemplates
 from matcher.thresholds import Thresholds
 
 logger = logging.getLogger("wajah.enrollment")
@@ -269,6 +270,8 @@ class IdentityService:
                 "supervisor resolves it",
                 status=str(subject.status),
             )
+        if subject.sample_count == 0:  # before the face work, not after it
+            raise SubjectHasNoTemplates("the subject has no enrolled face", subject_id=subject.id)
         processed, face_ms = self._process(image, PROFILES["verification"])
         if processed.template is None:
             raise NoFaceFound("no face found in the probe image")
