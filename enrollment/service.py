@@ -199,7 +199,7 @@ class IdentityService:
             others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
             candidates = self._describe(others)
             timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
-            sample, stored = self.store.add_sample(
+            capture = (
                 subject.id,
                 source,
                 processed.quality.to_dict(),
@@ -210,23 +210,25 @@ class IdentityService:
                 captured_at,
                 template,
             )
+            review: ReviewRecord | None = None
+            status = EnrollmentStatus.ACCEPTED
+            if candidates:
+                # Sample, case and pending status in one transaction (see the store).
+                status = EnrollmentStatus.PENDING_REVIEW
+                sample, stored, review = self.store.add_sample_for_review(
+                    *capture,
+                    [ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates],
+                )
+            else:
+                sample, stored = self.store.add_sample(*capture)
             self.gallery.index.add(
                 np.array([stored.template_id], dtype=np.int64),
                 np.array([subject.id], dtype=np.int64),
                 stored.vector[None, :],
                 model_tag=stored.model_tag,
             )
-            self.gallery.note_writes()
-            review: ReviewRecord | None = None
-            status = EnrollmentStatus.ACCEPTED
-            if candidates:
-                status = EnrollmentStatus.PENDING_REVIEW
-                review = self.store.create_review(
-                    subject.id,
-                    [ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates],
-                )
-                self.store.set_status(subject.id, SubjectStatus.PENDING_REVIEW)
             subject = self.store.get_subject(subject.id)
+        self.gallery.note_writes()  # a periodic save, outside the write lock
         logger.info(
             '{"event": "enrolled", "subject_id": %d, "template_id": %d, "status": "%s"}',
             subject.id,

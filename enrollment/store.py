@@ -450,6 +450,68 @@ class RecordStore:
         hex SHA-256 of the upload as received (makes bulk import resumable);
         ``captured_at`` an aware datetime, or None for now.
         """
+        sample, stored, _ = self._add_sample(
+            subject_id,
+            capture_source,
+            quality,
+            chip,
+            image_bytes,
+            image_sha256,
+            station,
+            captured_at,
+            template,
+            review_candidates=(),
+        )
+        return sample, stored
+
+    def add_sample_for_review(
+        self,
+        subject_id: int,
+        capture_source: CaptureSource | str,
+        quality: Mapping[str, Any],
+        chip: np.ndarray,
+        image_bytes: bytes | None,
+        image_sha256: str,
+        station: str,
+        captured_at: dt.datetime | None,
+        template: Template,
+        review_candidates: Sequence[ReviewCandidate],
+    ) -> tuple[SampleRecord, StoredTemplate, ReviewRecord]:
+        """:meth:`add_sample`, and in the SAME transaction open a duplicate-identity case
+        against ``review_candidates`` and put the subject in ``pending_review``: a crash can
+        never leave a stored look-alike without its case (a resumed import would skip it)."""
+        if not review_candidates:
+            raise ValueError("a review needs at least one candidate")
+        sample, stored, review = self._add_sample(
+            subject_id,
+            capture_source,
+            quality,
+            chip,
+            image_bytes,
+            image_sha256,
+            station,
+            captured_at,
+            template,
+            review_candidates=review_candidates,
+        )
+        assert review is not None
+        return sample, stored, review
+
+    def _add_sample(
+        self,
+        subject_id: int,
+        capture_source: CaptureSource | str,
+        quality: Mapping[str, Any],
+        chip: np.ndarray,
+        image_bytes: bytes | None,
+        image_sha256: str,
+        station: str,
+        captured_at: dt.datetime | None,
+        template: Template,
+        *,
+        review_candidates: Sequence[ReviewCandidate],
+    ) -> tuple[SampleRecord, StoredTemplate, ReviewRecord | None]:
+        """The body of add_sample and add_sample_for_review."""
         source = _parse(CaptureSource, capture_source, "capture_source")
         quality_json = _json_safe(quality)
         chip_png = _encode_chip(chip)
@@ -493,6 +555,17 @@ class RecordStore:
                 _template_associated(row.id, sample.id, subject_id, template.model_tag),
             )
             subject.updated_at = now
+            review: Review | None = None
+            if review_candidates:
+                review = Review(
+                    subject_id=subject_id,
+                    subject_ref=subject.subject_ref,
+                    candidates=[_candidate_json(candidate) for candidate in review_candidates],
+                    status=ReviewStatus.OPEN.value,
+                    created_at=now,
+                )
+                session.add(review)
+                subject.status = SubjectStatus.PENDING_REVIEW.value
         _log("sample_added", subject_id=subject_id, sample_id=sample.id, template_id=row.id)
         stored = StoredTemplate(
             template_id=row.id,
@@ -501,7 +574,11 @@ class RecordStore:
             model_tag=template.model_tag,
             vector=_read_only(vector.astype(np.float32)),
         )
-        return _sample_record(sample), stored
+        return (
+            _sample_record(sample),
+            stored,
+            None if review is None else _review_record(review),
+        )
 
     def get_sample(self, sample_id: int) -> SampleRecord:
         with self._read_sessions() as session:

@@ -174,7 +174,7 @@ class ScoreCalibration:
             -np.expm1(gallery_size * np.log1p(-choice.false_match_rate_upper_bound))
         )
         note = (
-            f"Duplicate search over {gallery_size:,} subjects: target FPIR {fpir:.3g} needs a "
+            f"1:N search over {gallery_size:,} subjects: target FPIR {fpir:.3g} needs a "
             f"per-comparison FMR of {per_comparison:.3g}. {choice.note} Implied FPIR at most "
             f"{implied_fpir:.3g}."
         )

@@ -170,8 +170,11 @@ def calibrate_thresholds(
         ),
         calibrated_at=dt.date.today().isoformat(),
         notes=(
-            f"EER {calibration.equal_error_rate().rate:.4f}. Gallery size assumed for "
-            f"1:N points: {gallery_size:,}."
+            f"EER {calibration.equal_error_rate().rate:.4f}. Gallery size assumed for the "
+            f"1:N points: {gallery_size:,} subjects; FPIR grows with the gallery, so "
+            "recalibrate with --gallery-size as the gallery grows. The duplicate search may "
+            "flag more often than an officer's search: a false flag costs a supervisor a "
+            "look, a missed duplicate identity is the error the search exists to catch."
         ),
     )
     return thresholds, calibration

@@ -23,10 +23,11 @@ from enrollment.service import IdentityService
 from matcher.thresholds import default_thresholds
 
 READY_TIMEOUT_S = 120.0
-# The shipped, provisional thresholds (verify 0.82, duplicate 0.875) accept impostors among
-# the photos these tests use: LFW Blair / Blix score 0.89-0.90, Rumsfeld / Blair 0.87. The
-# tests run at 0.925, between the highest impostor (0.904) and the lowest genuine (0.940)
-# score of the photos below, measured with this engine; a calibration issue for matcher/.
+# The API tests pin one threshold for all three operating points so that their photo choices
+# keep a margin whatever the shipped calibration becomes: 0.925 lies between the highest
+# impostor (LFW Blair / Blix, 0.904) and the lowest genuine (0.940) score of the photos below,
+# measured with this engine. (The shipped calibration, matcher/default_thresholds.json, puts
+# verify at 0.926 and the 1:N points higher; tests/enrollment exercises those.)
 TEST_THRESHOLD = 0.925
 
 
