@@ -13,6 +13,7 @@ from enrollment.gallery import GalleryKeeper, GalleryOpenReport, Progress
 from enrollment.service import IdentityService
 from enrollment.store import RecordStore, open_record_store
 from matcher.index import IndexConfig
+from matcher.persistence import PayloadCipher
 from matcher.thresholds import Thresholds, default_thresholds, load_thresholds
 
 
@@ -45,6 +46,11 @@ def open_store(settings: Settings) -> RecordStore:
     )
 
 
+def records_cipher(store: RecordStore) -> PayloadCipher:
+    """The store's records cipher, which also seals the index file."""
+    return store.cipher
+
+
 def build_service(
     settings: Settings, *, workers: int | None = None, progress: Progress | None = None
 ) -> tuple[IdentityService, GalleryOpenReport]:
@@ -54,7 +60,13 @@ def build_service(
     store = open_store(settings)
     try:
         config = engine_config(settings)
-        gallery = GalleryKeeper(store, settings.index_path, index_config(settings), MODEL_TAG)
+        gallery = GalleryKeeper(
+            store,
+            settings.index_path,
+            index_config(settings),
+            MODEL_TAG,
+            cipher=records_cipher(store),
+        )
         report = gallery.open(progress)
         pool = EnginePool(
             config,

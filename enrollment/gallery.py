@@ -6,6 +6,12 @@ templates the database holds and the index does not (written after the checkpoin
 committed out of id order by concurrent writers) are added, templates the index holds and the
 database no longer does (erased subjects) are removed. A missing, corrupt, other-model or
 other-structure file is rebuilt from the database. Saving is atomic (matcher.persistence).
+
+The file is sealed with the records cipher (matcher.persistence, chunked AES-256-GCM), so the
+templates are encrypted at rest there as they are in the database. An unsealed file (format 1,
+or written by a tool without the key) is refused and rebuilt, never trusted. After a subject
+is erased the file is saved at once (:meth:`GalleryKeeper.note_erasure`), so the erased
+template does not wait for the next periodic save to leave it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import numpy as np
 from enrollment.store import RecordStore
 from matcher.errors import IndexFileError
 from matcher.index import GalleryIndex, IndexConfig
-from matcher.persistence import load_index, save_index
+from matcher.persistence import PayloadCipher, load_index, save_index
 
 logger = logging.getLogger("wajah.gallery")
 
@@ -96,15 +102,26 @@ def reconcile(index: GalleryIndex, store: RecordStore) -> tuple[int, int]:
 
 class GalleryKeeper:
     """Owns the index of a running service: opening, periodic atomic saves, shutdown save.
-    Thread-safe; callers serialise their own database-then-index writes."""
+    Thread-safe; callers serialise their own database-then-index writes.
+
+    ``cipher`` seals the index file; pass the store's records cipher. It is required (not
+    optional) so that no service can write its templates to disk in plaintext by omission.
+    """
 
     def __init__(
-        self, store: RecordStore, index_path: Path, config: IndexConfig, model_tag: str
+        self,
+        store: RecordStore,
+        index_path: Path,
+        config: IndexConfig,
+        model_tag: str,
+        *,
+        cipher: PayloadCipher,
     ) -> None:
         self.store = store
         self.index_path = index_path
         self.config = config
         self.model_tag = model_tag
+        self._cipher = cipher
         self.index = GalleryIndex(config, model_tag=model_tag)
         self._unsaved_writes = 0
         self._last_save = time.monotonic()
@@ -114,7 +131,7 @@ class GalleryKeeper:
         start = time.perf_counter()
         reason: str | None = None
         try:
-            index = load_index(self.index_path, self.model_tag, self.config)
+            index = load_index(self.index_path, self.model_tag, self.config, self._cipher)
         except IndexFileError as error:
             reason = f"{type(error).__name__}: {error}"
             logger.warning('{"event": "index_rebuild", "reason": "%s"}', type(error).__name__)
@@ -151,9 +168,15 @@ class GalleryKeeper:
         ):
             self.save()
 
+    def note_erasure(self) -> None:
+        """Save now, after a subject's templates were removed from the index, so the erased
+        templates leave the index file at once instead of at the next periodic save. Costs a
+        full save (seconds for millions of templates); erasures are rare."""
+        self.save()
+
     def save(self) -> None:
         with self._save_lock:
-            save_index(self.index, self.index_path)
+            save_index(self.index, self.index_path, self._cipher)
             self._unsaved_writes = 0
             self._last_save = time.monotonic()
 

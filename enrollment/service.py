@@ -330,7 +330,7 @@ class IdentityService:
             subject = self.store.get_subject_by_ref(subject_ref)
             template_ids = self.store.delete_subject(subject.id)
             self.gallery.index.remove_subject(subject.id)
-            self.gallery.note_writes(max(1, len(template_ids)))
+        self.gallery.note_erasure()  # the erased templates leave the index file at once
         logger.info(
             '{"event": "subject_deleted", "subject_id": %d, "templates": %d}',
             subject.id,
@@ -389,8 +389,12 @@ class IdentityService:
                 self.store.delete_subject(subject_id)
                 self.gallery.index.remove_subject(subject_id)
                 surviving = None
-            self.gallery.note_writes()
             resolved = self.store.get_review(review_id)  # as it stands after the erasure
+        # merge and reject erased a subject: its templates leave the index file at once
+        if choice is ReviewResolution.CONFIRM_DISTINCT:
+            self.gallery.note_writes()
+        else:
+            self.gallery.note_erasure()
         logger.info(
             '{"event": "review_resolved", "review_id": %d, "resolution": "%s"}',
             review_id,

@@ -227,6 +227,11 @@ class RecordStore:
         upgrade_database(engine)
         self._check_key()
 
+    @property
+    def cipher(self) -> RecordCipher:
+        """The records cipher (the gallery index file is sealed with the same key)."""
+        return self._cipher
+
     def dispose(self) -> None:
         """Close the engine's pooled connections."""
         self._engine.dispose()

@@ -205,7 +205,12 @@ def test_duplicate_identity_goes_to_review_and_is_resolved(
         json={"resolution": "reject", "comment": "again"},
         headers=supervisor,
     )
-    assert again.status_code == 404  # a merge erases the case with the subject
+    assert again.status_code == 409  # the decision stands, and stays on record
+    assert again.json()["type"] == "urn:wajah:problem:review-already-resolved"
+    kept = harness.client.get(f"/v1/reviews/{outcome.review_id}", headers=supervisor)
+    assert kept.status_code == 200
+    assert kept.json()["resolution"] == "merge"
+    assert kept.json()["subject_id"] is None  # the erased duplicate's reference is gone
 
 
 def test_delete_erases_the_subject(
