@@ -48,7 +48,8 @@ class FaceBox:
         return max(self.width, 0) * max(self.height, 0)
 
     def to_dlib(self) -> dlib.rectangle:
-        return dlib.rectangle(self.left, self.top, self.right, self.bottom)
+        # right and bottom here are exclusive (width = right - left); dlib's are inclusive
+        return dlib.rectangle(self.left, self.top, self.right - 1, self.bottom - 1)
 
 
 @dataclass(frozen=True)
