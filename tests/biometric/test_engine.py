@@ -9,7 +9,8 @@ import dlib
 import numpy as np
 import pytest
 
-from biometric.datasets import read_lfw_pairs
+from benchmarks.metrics import lfw_ten_fold
+from biometric.datasets import PhotoPair, read_lfw_pairs
 from biometric.engine import FaceEngine
 from biometric.errors import MultipleFacesFound, NoFaceFound
 from biometric.models import find_model_paths
@@ -77,9 +78,7 @@ def test_no_face_and_multiple_faces_are_typed_errors(engine: FaceEngine, faces_d
 
 
 @pytest.mark.slow
-def test_lfw_dev_pairs_accuracy_no_worse_than_plain_dlib(
-    engine: FaceEngine, faces_dir: Path
-) -> None:
+def test_lfw_dev_pairs_no_worse_than_plain_dlib(engine: FaceEngine, faces_dir: Path) -> None:
     lfw = faces_dir / "lfw_deepfunneled"
     pairs = read_lfw_pairs(lfw / "pairsDevTest.txt", lfw)
     assert len(pairs) > 300
@@ -102,23 +101,34 @@ def test_lfw_dev_pairs_accuracy_no_worse_than_plain_dlib(
         chip = align_chip(image.rgb, analysis.landmarks)
         engine_templates[path] = normalise(plain.descriptor(chip))
 
-    engine_correct = plain_correct = 0
-    for pair in pairs:
+    same = np.array([pair.same_identity for pair in pairs])
+
+    def engine_score(pair: PhotoPair) -> float:
         a, b = engine_templates[pair.first], engine_templates[pair.second]
-        engine_same = a is not None and b is not None and float(a @ b) >= threshold
-        engine_correct += engine_same == pair.same_identity
-        pa, pb = plain_descriptors[pair.first], plain_descriptors[pair.second]
-        plain_same = (
-            pa is not None
-            and pb is not None
-            and float(np.linalg.norm(pa - pb)) <= PLAIN_DLIB_DISTANCE
-        )
-        plain_correct += plain_same == pair.same_identity
-    engine_accuracy = engine_correct / len(pairs)
-    plain_accuracy = plain_correct / len(pairs)
+        return float(a @ b) if a is not None and b is not None else -np.inf
+
+    def plain_score(pair: PhotoPair) -> float:  # negated distance: higher is more alike
+        a, b = plain_descriptors[pair.first], plain_descriptors[pair.second]
+        return -float(np.linalg.norm(a - b)) if a is not None and b is not None else -np.inf
+
+    engine_scores = np.array([engine_score(pair) for pair in pairs])
+    plain_scores = np.array([plain_score(pair) for pair in pairs])
+    # The LFW protocol: each fold's threshold chosen on the other nine.
+    engine_protocol = lfw_ten_fold(engine_scores, same).mean
+    plain_protocol = lfw_ten_fold(plain_scores, same).mean
+    # At the defaults: the shipped verify threshold is an FMR 1e-3 operating point, stricter
+    # than dlib's 0.6 (FMR ~5e-3 on LFW), so it trades some balanced-pairs accuracy for fewer
+    # false matches. Both effects are asserted, neither hidden.
+    engine_default = float(np.mean((engine_scores >= threshold) == same))
+    plain_default = float(np.mean((plain_scores >= -PLAIN_DLIB_DISTANCE) == same))
+    engine_false_matches = int(np.sum((engine_scores >= threshold) & ~same))
+    plain_false_matches = int(np.sum((plain_scores >= -PLAIN_DLIB_DISTANCE) & ~same))
     print(
-        f"LFW pairsDevTest ({len(pairs)} pairs): engine {engine_accuracy:.4f} at similarity "
-        f">= {threshold:.3f}; plain dlib {plain_accuracy:.4f} at distance <= 0.6"
+        f"LFW pairsDevTest ({len(pairs)} pairs): 10-fold engine {engine_protocol:.4f}, "
+        f"plain dlib {plain_protocol:.4f}; at the defaults engine {engine_default:.4f} "
+        f"(similarity >= {threshold:.3f}, {engine_false_matches} false matches), plain dlib "
+        f"{plain_default:.4f} (distance <= 0.6, {plain_false_matches} false matches)"
     )
-    assert engine_accuracy >= plain_accuracy - 0.01
-    assert engine_accuracy > 0.95  # dlib reports 99.38 % on full LFW; far below means a bug
+    assert engine_protocol >= plain_protocol - 0.01
+    assert engine_false_matches <= plain_false_matches
+    assert engine_default > 0.93  # dlib reports 99.38 % on full LFW; far below means a bug
