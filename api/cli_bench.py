@@ -23,8 +23,9 @@ from api.cli_support import emit_json, fail, stderr_console
 from benchmarks.report import DEFAULT_OUT_DIR, RunContext, WrittenFiles, command_line, write_report
 
 bench_app = typer.Typer(
-    help="Benchmarks for operations: 1:N search (match), accuracy on labeled photos (accuracy) "
-    "and face-engine throughput (pipeline). Results go to benchmarks/results.",
+    help="Benchmarks for operations: 1:N search (match), accuracy on labeled photos (accuracy), "
+    "face-engine throughput (pipeline) and the HTTP service under load (api). Results go to "
+    "benchmarks/results.",
     no_args_is_help=True,
 )
 
@@ -281,3 +282,92 @@ def pipeline_command(
     with _progress() as (step, _):
         outcome = run_pipeline(options, step)
     _finish(context, out, outcome, "Wajah face-engine pipeline benchmark", as_json)
+
+
+@bench_app.command("api")
+def api_command(
+    as_json: JsonOption = False,
+    out: OutOption = DEFAULT_OUT_DIR,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="A running `wajah serve` on loopback (needs --data-dir for its admin key); "
+            "default: start one on 127.0.0.1, a free port, a fresh temporary data directory.",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="The server's data directory (default: a fresh temporary one).",
+            show_default=False,
+        ),
+    ] = None,
+    gallery: Annotated[int, typer.Option(help="Subjects enrolled through the API.")] = 200,
+    requests: Annotated[
+        int, typer.Option(help="Requests per endpoint and concurrency level.")
+    ] = 200,
+    concurrency: Annotated[
+        str, typer.Option(help="Comma-separated numbers of concurrent clients.")
+    ] = "1,2,4,8",
+    distractors: Annotated[
+        int,
+        typer.Option(
+            help="Then grow the gallery by this many synthetic subjects written into the store "
+            "(only in a data directory the benchmark created; 0 = skip)."
+        ),
+    ] = 10_000,
+    total_timeout: Annotated[
+        float, typer.Option("--total-timeout", help="Seconds for the whole run.")
+    ] = 1800.0,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="5 subjects, 10 requests, 1 and 2 clients, no distractors."),
+    ] = False,
+    faces_dir: FacesOption = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """The HTTP service under load: verify, identify and quality latency percentiles,
+    throughput and errors by type from 1..8 concurrent clients, beside GET /healthz."""
+    from benchmarks.api_load import ApiLoadOptions, check_loopback, run_api_load
+
+    context = RunContext("api", command_line())
+    if url is not None:
+        try:
+            check_loopback(url)
+        except ValueError as error:
+            fail(str(error))
+        if data_dir is None:
+            fail("--url needs --data-dir (the server's data directory, for its admin key)")
+    try:
+        levels = tuple(int(c) for c in concurrency.split(",") if c.strip())
+    except ValueError:
+        fail(f"--concurrency must be comma-separated integers, got {concurrency!r}")
+    if not levels or min(levels) < 1 or gallery < 2 or requests < 1:
+        fail("need at least 1 client, 2 subjects and 1 request")
+    if quick:
+        gallery, requests, levels, distractors = 5, 10, (1, 2), 0
+    photos = _faces_dir(faces_dir)
+    with _progress() as (step, count):
+        model = None
+        if distractors and url is None and data_dir is None:
+            from benchmarks.galleries import fit_real
+
+            step("real templates (the distractors' model)")
+            vectors, identities = _real_templates(photos, _cache_dir(cache_dir), 800, count)
+            model = fit_real(vectors, identities)
+        options = ApiLoadOptions(
+            faces_dir=photos,
+            url=url.rstrip("/") if url else None,
+            data_dir=data_dir,
+            gallery_size=gallery,
+            requests=requests,
+            concurrency=levels,
+            distractors=distractors,
+            distractor_model=model,
+            total_timeout_s=total_timeout,
+        )
+        outcome = run_api_load(options, step, count)
+    _finish(context, out, outcome, "Wajah HTTP API load benchmark", as_json)
