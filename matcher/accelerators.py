@@ -21,10 +21,16 @@ def _as_bytes_array(index: Any) -> np.ndarray:
 
 
 class HnswAccelerator:
-    """``IndexHNSWFlat`` (inner product). FAISS cannot remove from an HNSW graph, so a removed
-    template becomes a tombstone: its graph label maps to template id -1 and a bitmap of live
-    labels (``IDSelectorBitmap``) keeps it out of every search. The index rebuilds the graph
-    when tombstones grow (``HNSW_REBUILD_TOMBSTONE_FRACTION``)."""
+    """``IndexHNSWFlat`` (inner product) whose answers are ROWS of the index's stores, so the
+    index re-ranks them with one gather and no id lookups.
+
+    Graph labels are FAISS's sequential ids. Two arrays tie them to rows: label -> row (-1 for
+    a tombstone) and row -> label; the index reports every row move of its swap-with-last
+    removal (:meth:`move_row`). FAISS cannot remove from an HNSW graph, so a removed template
+    becomes a tombstone kept out of every search by a bitmap of live labels
+    (``IDSelectorBitmap``); the index rebuilds the graph when tombstones grow
+    (``HNSW_REBUILD_TOMBSTONE_FRACTION``). Saved files hold label -> template id (the index
+    translates), so their format does not depend on row order."""
 
     def __init__(
         self,
@@ -32,25 +38,32 @@ class HnswAccelerator:
         ef_construction: int,
         *,
         index: Any = None,
-        label_templates: np.ndarray | None = None,
+        label_rows: np.ndarray | None = None,
     ) -> None:
         if index is None:
             index = faiss.IndexHNSWFlat(TEMPLATE_DIM, m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = ef_construction
         self._index: Any = index  # faiss.IndexHNSWFlat (the stubs lack its attributes)
-        # graph label -> template id, -1 for a tombstone: (labels,) int64
-        self._label_templates = GrowableArray(np.int64, label_templates)
-        if len(self._label_templates) != index.ntotal:
+        labels = np.zeros(0, dtype=np.int64) if label_rows is None else label_rows
+        if labels.shape[0] != index.ntotal:
             raise ValueError("HNSW label map does not match the graph")
-        self._tombstones = int(np.count_nonzero(self._label_templates.view() < 0))
+        live = np.flatnonzero(labels >= 0)
+        row_labels = np.full(live.shape[0], -1, dtype=np.int64)
+        if live.size and (int(labels[live].max()) >= live.shape[0] or int(labels.min()) < -1):
+            raise ValueError("HNSW label map points outside the rows")
+        row_labels[labels[live]] = live
+        if live.size and int(row_labels.min()) < 0:
+            raise ValueError("HNSW label map gives a row two labels")
+        self._label_rows = GrowableArray(np.int64, labels)  # (labels,) int64 row, -1 dead
+        self._row_labels = GrowableArray(np.int64, row_labels)  # (rows,) int64 graph label
+        self._tombstones = int(labels.shape[0] - live.shape[0])
         self._live_bitmap = self._pack_live()
 
     @classmethod
-    def build(
-        cls, m: int, ef_construction: int, template_ids: np.ndarray, vectors: np.ndarray
-    ) -> HnswAccelerator:
+    def build(cls, m: int, ef_construction: int, vectors: np.ndarray) -> HnswAccelerator:
+        """A graph over ``vectors`` (N, 128) float32, row i of the index labelled i."""
         accelerator = cls(m, ef_construction)
-        accelerator.add(template_ids, vectors)
+        accelerator.add(vectors)
         return accelerator
 
     @property
@@ -59,25 +72,39 @@ class HnswAccelerator:
 
     def _pack_live(self) -> np.ndarray:
         # (ceil(labels / 8),) uint8, bit i of byte i // 8 set when label i is live (faiss order)
-        return np.packbits(self._label_templates.view() >= 0, bitorder="little")
+        return np.packbits(self._label_rows.view() >= 0, bitorder="little")
 
-    def add(self, template_ids: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, vectors: np.ndarray) -> None:
+        """Add (N, 128) vectors stored in the next N rows of the index."""
+        first_label = int(self._index.ntotal)
+        first_row = len(self._row_labels)
+        count = vectors.shape[0]
         self._index.add(vectors)
-        self._label_templates.append(template_ids)
+        self._label_rows.append(np.arange(first_row, first_row + count, dtype=np.int64))
+        self._row_labels.append(np.arange(first_label, first_label + count, dtype=np.int64))
         if self._tombstones:
             self._live_bitmap = self._pack_live()
 
-    def remove(self, template_ids: np.ndarray) -> None:
-        labels = self._label_templates.view()
-        dead = np.flatnonzero(np.isin(labels, template_ids) & (labels >= 0))
-        labels[dead] = -1
-        self._tombstones += int(dead.shape[0])
+    def remove_rows(self, rows: np.ndarray) -> None:
+        """Tombstone the labels of ``rows`` (unique), before the index moves rows into them."""
+        labels = self._row_labels.view()[rows]
+        self._label_rows.view()[labels] = -1
+        self._tombstones += int(labels.shape[0])
         self._live_bitmap = self._pack_live()
+
+    def move_row(self, source: int, destination: int) -> None:
+        """The index moved row ``source`` (live) into ``destination`` (removed)."""
+        label = int(self._row_labels.view()[source])
+        self._row_labels.view()[destination] = label
+        self._label_rows.view()[label] = destination
+
+    def truncate(self, count: int) -> None:
+        self._row_labels.truncate(count)
 
     def search(
         self, queries: np.ndarray, depth: int, ef_search: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(scores (Q, depth) float32, template ids (Q, depth) int64, -1 padded)."""
+        """(scores (Q, depth) float32, rows (Q, depth) int64, -1 padded)."""
         parameters = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         parameters.efSearch = max(ef_search, depth)
         selector = None
@@ -88,28 +115,33 @@ class HnswAccelerator:
             parameters.sel = selector
         scores, labels = self._index.search(queries, depth, params=parameters)
         del selector  # kept alive until the search returned
-        labels_map = self._label_templates.view()
-        template_ids = np.where(labels >= 0, labels_map[np.maximum(labels, 0)], -1)
-        return scores, np.asarray(template_ids, dtype=np.int64)
+        rows = np.where(labels >= 0, self._label_rows.view()[np.maximum(labels, 0)], -1)
+        return scores, rows
 
     def memory_bytes(self) -> int:
         count = int(self._index.ntotal)
-        # vectors + level-0 links (2M int32) + label map; upper levels add ~1/M more.
+        # vectors + level-0 links (2M int32) + the two label maps; upper levels add ~1/M more.
         links = 2 * int(self._index.hnsw.nb_neighbors(0)) if count else 0
-        return count * (TEMPLATE_DIM * 4 + links * 4 + 8 + 8)
+        return count * (TEMPLATE_DIM * 4 + links * 4 + 8 + 8) + self._row_labels.memory_bytes()
 
-    def serialize(self) -> tuple[np.ndarray, np.ndarray]:
-        """(faiss bytes (B,) uint8, label -> template id (labels,) int64)."""
-        return _as_bytes_array(self._index), self._label_templates.view().copy()
+    def serialize(self, template_of_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(faiss bytes (B,) uint8, label -> template id (labels,) int64, -1 dead), given the
+        index's template id column (rows,) int64."""
+        label_rows = self._label_rows.view()
+        label_templates = np.where(
+            label_rows >= 0, template_of_row[np.maximum(label_rows, 0)], -1
+        ).astype(np.int64)
+        return _as_bytes_array(self._index), label_templates
 
     @classmethod
-    def deserialize(cls, data: np.ndarray, label_templates: np.ndarray) -> HnswAccelerator:
+    def deserialize(cls, data: np.ndarray, label_rows: np.ndarray) -> HnswAccelerator:
+        """From faiss bytes and label -> row (labels,) int64 (-1 dead)."""
         index: Any = faiss.deserialize_index(data)
         return cls(
             index.hnsw.nb_neighbors(0) // 2,
             index.hnsw.efConstruction,
             index=index,
-            label_templates=label_templates,
+            label_rows=label_rows,
         )
 
 

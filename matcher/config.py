@@ -21,7 +21,13 @@ HNSW_M = 32  # graph degree; faiss wiki "Guidelines to choose an index": 4..64, 
 #              usual middle ground between recall and memory (M * 2 * 4 bytes per vector).
 HNSW_EF_CONSTRUCTION = 80  # faiss default 40; 80 buys recall at build time only.
 HNSW_EF_SEARCH = 128  # faiss default 16 is too low for biometric recall; raised per call to
-#                       at least the number of candidates asked for.
+#                       at least the number of candidates asked for. Kept, not tuned: at 1M
+#                       real-fit templates (M 32, efConstruction 40, 2 cores, 2026-11-26,
+#                       benchmarks/results/hnsw-1m-20261126T144206Z.md) no efSearch meets
+#                       "p99 <= 2 ms and mate rank-1 loss <= 0.1 %": efSearch 64 p99 ~1.5 ms,
+#                       loss 11 %; 128 p50 ~1.9 ms, loss 5 %; 512 p50 ~5 ms, loss 0.6 %.
+#                       efConstruction 80 barely helps (hnsw-1m-20261126T145813Z.md: 128 ->
+#                       loss 4.3 %, p99 2.1 ms).
 HNSW_REBUILD_TOMBSTONE_FRACTION = 0.5  # rebuild the graph on removal once dead nodes reach
 #                       half the live ones: filtered HNSW search visits dead nodes, so latency
 #                       and recall degrade with their share (faiss issue #1988 discussion).

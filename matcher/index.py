@@ -16,6 +16,12 @@ the 512 MB matrix, 25.4 ms (faiss ``fvec_norms_L2sqr``, 21 GB/s):
   ``IndexFlatIP`` with the default threshold 1597 ms; numpy sgemm + argpartition 523 ms.
 * so: fewer than ``EXACT_BATCH_MIN_QUERIES`` (3) queries -> one numpy sgemv each; more -> BLAS.
 
+Approximate kinds ("hnsw", "ivf") re-score their candidates exactly from the float store for all
+queries at once (one gather, one batched matrix-vector product, one lexsort). HNSW answers in
+rows (no id lookup); IVF answers in template ids, mapped to rows in one ``map`` over the dict.
+Measured at 1M (2 cores, 100 candidates, one query): 50 us against 100 us for the former
+per-query loop with per-candidate dict lookups.
+
 Thread safety: one instance is safe to share. Searches run concurrently (FAISS and numpy release
 the GIL); writes (add, remove, rebuild) are serialised by a writer-preferring readers-writer lock
 and wait for searches in flight.
@@ -198,6 +204,15 @@ class GalleryIndex:
                 ivf_lists=accelerator.nlist if isinstance(accelerator, IvfAccelerator) else 0,
             )
 
+    def reconfigure(self, config: IndexConfig) -> None:
+        """Change the runtime fields (``hnsw_ef_search``, ``ivf_nprobe``,
+        ``rerank_candidates``) without a rebuild; raises ``ValueError`` when ``config`` differs
+        in a structural field. Waits for searches in flight."""
+        if config.structural() != self._config.structural():
+            raise ValueError("config differs from the index's in structural fields")
+        with self._lock.write():
+            self._config = config
+
     # --- writes ---------------------------------------------------------------------------
 
     def _check_model(self, model_tag: str) -> None:
@@ -246,10 +261,10 @@ class GalleryIndex:
 
     def _update_accelerator_after_add(self, new_ids: np.ndarray, new_vectors: np.ndarray) -> None:
         if self._config.kind == "hnsw":
-            assert self._accelerator is not None
-            self._accelerator.add(new_ids, new_vectors)
+            assert isinstance(self._accelerator, HnswAccelerator)
+            self._accelerator.add(new_vectors)
         elif self._config.kind == "ivf":
-            if self._accelerator is not None:
+            if isinstance(self._accelerator, IvfAccelerator):
                 self._accelerator.add(new_ids, new_vectors)
             else:
                 self._train_ivf_if_enough()
@@ -291,6 +306,9 @@ class GalleryIndex:
         removed_ids = template_column[rows].copy()
         for template_id in removed_ids.tolist():
             del self._row_of_template[template_id]
+        hnsw = self._accelerator if isinstance(self._accelerator, HnswAccelerator) else None
+        if hnsw is not None:
+            hnsw.remove_rows(rows)  # before the moves below overwrite these rows
         count = self._store.count
         # Descending order: the row moved into a hole is never one still waiting for removal.
         for row in sorted(rows.tolist(), reverse=True):
@@ -300,17 +318,18 @@ class GalleryIndex:
                 template_column[row] = template_column[last]
                 subject_column[row] = subject_column[last]
                 self._row_of_template[int(template_column[row])] = row
+                if hnsw is not None:
+                    hnsw.move_row(last, row)
             count -= 1
         self._store.truncate(count)
         self._template_ids.truncate(count)
         self._subject_ids.truncate(count)
-        if self._accelerator is not None:
-            self._accelerator.remove(removed_ids)
-            if (
-                isinstance(self._accelerator, HnswAccelerator)
-                and self._accelerator.tombstones > HNSW_REBUILD_TOMBSTONE_FRACTION * count
-            ):
+        if hnsw is not None:
+            hnsw.truncate(count)
+            if hnsw.tombstones > HNSW_REBUILD_TOMBSTONE_FRACTION * count:
                 self._rebuild_locked()
+        elif isinstance(self._accelerator, IvfAccelerator):
+            self._accelerator.remove(removed_ids)
         return int(removed_ids.shape[0])
 
     def rebuild(self) -> None:
@@ -324,10 +343,7 @@ class GalleryIndex:
         if self._config.kind == "hnsw":
             assert isinstance(self._store, FloatStore)
             self._accelerator = HnswAccelerator.build(
-                self._config.hnsw_m,
-                self._config.hnsw_ef_construction,
-                self._template_ids.view().copy(),
-                self._store.matrix(),
+                self._config.hnsw_m, self._config.hnsw_ef_construction, self._store.matrix()
             )
         elif self._config.kind == "ivf":
             self._train_ivf_if_enough()
@@ -366,20 +382,40 @@ class GalleryIndex:
         if depth == 0:
             return scores, rows
         if isinstance(accelerator, HnswAccelerator):
-            _, found = accelerator.search(queries, fetched, self._config.hnsw_ef_search)
+            _, found_rows = accelerator.search(queries, fetched, self._config.hnsw_ef_search)
         else:
-            _, found = accelerator.search(queries, fetched, self._config.ivf_nprobe)
-        for position, query in enumerate(queries):
-            # Exact re-check from the authoritative float store: the store decides the score.
-            candidate_rows = np.asarray(
-                [self._row_of_template[i] for i in found[position].tolist() if i >= 0],
-                dtype=np.int64,
-            )
-            exact = self._store.rows(candidate_rows) @ query
-            order = np.lexsort((candidate_rows, -exact))[:depth]
-            rows[position, : order.shape[0]] = candidate_rows[order]
-            scores[position, : order.shape[0]] = exact[order]
+            _, found_ids = accelerator.search(queries, fetched, self._config.ivf_nprobe)
+            found_rows = self._rows_of_templates(found_ids)
+        # Exact re-check from the authoritative float store, all queries at once: one gather of
+        # the (Q, F) candidate rows and one batched matrix-vector product. The store decides
+        # the score; ties go to the lower row, as in exact search.
+        # A padding row (-1) gathers the last stored row; its score is overwritten with -inf.
+        gathered = self._store.matrix()[found_rows]  # (Q, F, 128) float32
+        exact = np.matmul(gathered, queries[:, :, None])[:, :, 0]  # (Q, F) float32
+        padding = found_rows < 0
+        if padding.any():
+            exact[padding] = -np.inf
+        order = np.lexsort((found_rows, -exact), axis=-1)[:, :depth]  # (Q, depth)
+        # Flat indexing: cheaper than take_along_axis for one query (measured ~20 us each).
+        flat = (order + (np.arange(order.shape[0]) * found_rows.shape[1])[:, None]).ravel()
+        kept = order.shape[1]
+        scores[:, :kept] = exact.ravel()[flat].reshape(order.shape)
+        rows[:, :kept] = found_rows.ravel()[flat].reshape(order.shape)  # padding stays -1
         return scores, rows
+
+    def _rows_of_templates(self, template_ids: np.ndarray) -> np.ndarray:
+        """Rows (same shape) int64 of the template ids, -1 stays -1; one pass, no Python loop
+        body (``map`` over the dict's C ``__getitem__``)."""
+        flat = template_ids.reshape(-1)
+        known = flat >= 0
+        rows = np.full(flat.shape[0], -1, dtype=np.int64)
+        wanted = flat[known]
+        rows[known] = np.fromiter(
+            map(self._row_of_template.__getitem__, wanted.tolist()),
+            dtype=np.int64,
+            count=wanted.shape[0],
+        )
+        return rows.reshape(template_ids.shape)
 
     def identify(
         self,
@@ -467,7 +503,7 @@ class GalleryIndex:
             accelerator_bytes = np.zeros(0, dtype=np.uint8)
             labels = np.zeros(0, dtype=np.int64)
             if isinstance(self._accelerator, HnswAccelerator):
-                accelerator_bytes, labels = self._accelerator.serialize()
+                accelerator_bytes, labels = self._accelerator.serialize(self._template_ids.view())
             elif isinstance(self._accelerator, IvfAccelerator):
                 accelerator_bytes = self._accelerator.serialize()
             return IndexSnapshot(
@@ -507,10 +543,15 @@ class GalleryIndex:
         index._last_template_id = snapshot.last_template_id
         if chosen.kind == "hnsw":
             index._accelerator = (
-                HnswAccelerator.deserialize(snapshot.accelerator, snapshot.hnsw_label_templates)
+                HnswAccelerator.deserialize(
+                    snapshot.accelerator,
+                    _rows_of_labels(snapshot.hnsw_label_templates, snapshot.template_ids),
+                )
                 if snapshot.accelerator.size
                 else HnswAccelerator.build(
-                    chosen.hnsw_m, chosen.hnsw_ef_construction, snapshot.template_ids, snapshot.rows
+                    chosen.hnsw_m,
+                    chosen.hnsw_ef_construction,
+                    np.ascontiguousarray(snapshot.rows, dtype=np.float32),
                 )
             )
         elif chosen.kind == "ivf":
@@ -519,3 +560,20 @@ class GalleryIndex:
             else:
                 index._train_ivf_if_enough()
         return index
+
+
+def _rows_of_labels(label_templates: np.ndarray, template_ids: np.ndarray) -> np.ndarray:
+    """label -> row (L,) int64 (-1 dead) from a saved label -> template id map (L,) int64 and
+    the row-aligned template ids (N,) int64 (unique); vectorised with one sort."""
+    order = np.argsort(template_ids, kind="stable")
+    sorted_ids = template_ids[order]
+    live = label_templates >= 0
+    if int(np.count_nonzero(live)) != template_ids.shape[0]:
+        raise ValueError("HNSW label map and snapshot differ in live templates")
+    position = np.searchsorted(sorted_ids, label_templates[live])
+    position = np.minimum(position, max(sorted_ids.shape[0] - 1, 0))
+    if live.any() and not np.array_equal(sorted_ids[position], label_templates[live]):
+        raise ValueError("HNSW label map names templates the snapshot does not hold")
+    rows = np.full(label_templates.shape[0], -1, dtype=np.int64)
+    rows[live] = order[position]
+    return rows

@@ -7,7 +7,7 @@ import pytest
 
 from biometric.templates import MODEL_TAG
 from matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
-from matcher.index import Candidate, GalleryIndex, IndexConfig
+from matcher.index import Candidate, GalleryIndex, IndexConfig, IndexSnapshot
 from matcher.storage import top_k
 from tests.matcher.synthetic import exact_top_k, population, unit_rows
 
@@ -212,6 +212,64 @@ def test_hnsw_tombstones_are_filtered_counted_and_rebuilt_away() -> None:
     np.testing.assert_array_equal(ids[:, 0], np.arange(1_100, 1_200))
 
 
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_batched_rerank_equals_one_query_at_a_time_and_rescores_exactly(kind: str) -> None:
+    # The re-rank gathers every query's candidates at once; after removals (moved rows,
+    # tombstones) each answer must still be the one a lone query gets, with exact scores.
+    people = population(4_000, seed=41)
+    vectors = people.samples(np.arange(4_000), seed=42)
+    template_ids = np.arange(4_000, dtype=np.int64) * 3 + 5
+    config = IndexConfig(kind, hnsw_m=8, hnsw_ef_construction=40, ivf_nlist=32, ivf_nprobe=4)
+    index = GalleryIndex(config)
+    index.add(template_ids, template_ids // 2, vectors)
+    removed = np.random.default_rng(43).choice(template_ids, size=1_200, replace=False)
+    index.remove_templates(removed)
+    if kind == "hnsw":
+        assert index.stats().tombstones == 1_200  # below the rebuild fraction: kept
+    queries = people.samples(np.arange(0, 4_000, 40), seed=44)
+
+    scores, ids = index.search(queries, 7)
+    for position, query in enumerate(queries):
+        one_scores, one_ids = index.search(query, 7)
+        np.testing.assert_array_equal(one_ids[0], ids[position])
+        np.testing.assert_array_equal(one_scores[0], scores[position])
+    assert not np.isin(ids, removed).any()
+    row_of_id = {int(t): row for row, t in enumerate(template_ids)}
+    expected = np.einsum("qkd,qd->qk", vectors[np.vectorize(row_of_id.get)(ids)], queries)
+    np.testing.assert_allclose(scores, expected, atol=1e-6)
+    assert (np.diff(scores, axis=1) <= 0).all()  # best first
+
+
+def test_hnsw_snapshot_round_trip_keeps_answers_after_removals() -> None:
+    people = population(3_000, seed=51)
+    vectors = people.samples(np.arange(3_000), seed=52)
+    template_ids = np.arange(3_000, dtype=np.int64)[::-1] + 100  # rows != ids
+    index = GalleryIndex(IndexConfig("hnsw", hnsw_m=8, hnsw_ef_construction=40))
+    index.add(template_ids, template_ids, vectors)
+    index.remove_templates(template_ids[::7])
+    restored = GalleryIndex.from_snapshot(index.snapshot())
+    queries = people.samples(np.arange(0, 3_000, 30), seed=53)
+    for original, copy in zip(index.search(queries, 5), restored.search(queries, 5), strict=True):
+        np.testing.assert_array_equal(original, copy)
+    assert restored.stats().tombstones == index.stats().tombstones > 0
+
+    broken = index.snapshot()
+    labels = broken.hnsw_label_templates.copy()
+    labels[np.flatnonzero(labels >= 0)[0]] = 99_999  # a template the snapshot does not hold
+    with pytest.raises(ValueError, match="label map"):
+        GalleryIndex.from_snapshot(
+            IndexSnapshot(**{**broken.__dict__, "hnsw_label_templates": labels})
+        )
+
+
+def test_reconfigure_changes_runtime_fields_only() -> None:
+    index = GalleryIndex(IndexConfig("hnsw", hnsw_m=8, hnsw_ef_construction=40))
+    index.reconfigure(IndexConfig("hnsw", hnsw_m=8, hnsw_ef_construction=40, hnsw_ef_search=16))
+    assert index.config.hnsw_ef_search == 16
+    with pytest.raises(ValueError, match="structural"):
+        index.reconfigure(IndexConfig("hnsw", hnsw_m=16, hnsw_ef_construction=40))
+
+
 def test_ivf_answers_exactly_until_it_has_enough_templates_to_train() -> None:
     people = population(3_000, seed=41)
     vectors = people.samples(np.arange(3_000), seed=42)
@@ -227,8 +285,9 @@ def test_ivf_answers_exactly_until_it_has_enough_templates_to_train() -> None:
     assert np.mean(ids[:, 0] == np.arange(200)) >= 0.95
 
 
-def test_search_pads_with_minus_one_when_k_exceeds_the_gallery() -> None:
-    index = GalleryIndex()
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_search_pads_with_minus_one_when_k_exceeds_the_gallery(kind: str) -> None:
+    index = GalleryIndex(IndexConfig(kind))
     scores, ids = index.search(unit_rows(np.ones((1, 128))), 3)
     assert ids.tolist() == [[-1, -1, -1]] and np.isneginf(scores).all()
     index.add(np.array([5]), np.array([9]), unit_rows(np.ones((1, 128))))
