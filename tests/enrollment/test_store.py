@@ -15,9 +15,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
+from benchmarks.index_recovery import seed
 from biometric.templates import MODEL_TAG, Template, normalise
 from enrollment.crypto import RecordCipher, generate_key
-from enrollment.db import Base, FaceSample, TemplateRow, create_database_engine, session_factory
+from enrollment.db import Base, create_database_engine
 from enrollment.errors import (
     EncryptionKeyError,
     InvalidSubjectData,
@@ -37,7 +38,6 @@ from enrollment.store import (
     SampleRecord,
     StoredTemplate,
     SubjectStatus,
-    _template_associated,
     open_record_store,
 )
 
@@ -532,62 +532,11 @@ def test_template_relinked_to_another_subject_fails_to_decrypt(
         store.subject_templates(victim.id, MODEL_TAG)
 
 
-def seed_templates(
-    engine: Engine, cipher: RecordCipher, vectors: np.ndarray, subjects: int
-) -> None:
-    """Write templates straight into the tables (one transaction), as add_sample would, so
-    that a 10k-template test does not spend its time on PNG encoding and per-row fsyncs."""
-    sessions = session_factory(engine)
-    now = dt.datetime.now(dt.UTC)
-    with sessions.begin() as session:
-        subject_ids = [
-            session.execute(
-                text(
-                    "INSERT INTO subjects (subject_ref, status, created_at, updated_at) "
-                    "VALUES (:ref, 'active', :now, :now) RETURNING id"
-                ),
-                {"ref": f"SEED-{index}", "now": now.isoformat()},
-            ).scalar_one()
-            for index in range(subjects)
-        ]
-        samples = [
-            FaceSample(
-                subject_id=subject_id,
-                capture_source="import",
-                quality={},
-                chip_ciphertext=b"-",
-                image_sha256="c" * 64,
-                captured_at=now,
-                station="seed",
-            )
-            for subject_id in subject_ids
-        ]
-        session.add_all(samples)
-        session.flush()
-        rows = [
-            TemplateRow(
-                sample_id=samples[index % subjects].id,
-                subject_id=samples[index % subjects].subject_id,
-                model_tag=MODEL_TAG,
-                vector_ciphertext=b"",
-                created_at=now,
-            )
-            for index in range(len(vectors))
-        ]
-        session.add_all(rows)
-        session.flush()
-        for row, vector in zip(rows, vectors, strict=True):
-            row.vector_ciphertext = cipher.encrypt(
-                vector.astype("<f4").tobytes(),
-                _template_associated(row.id, row.sample_id, row.subject_id, MODEL_TAG),
-            )
-
-
 def test_iter_templates_batches_in_id_order(
     store: RecordStore, engine: Engine, key: bytes, rng: np.random.Generator
 ) -> None:
     vectors = normalise(rng.normal(size=(10_000, 128)))
-    seed_templates(engine, RecordCipher(key), vectors, subjects=100)
+    seed(engine, RecordCipher(key), vectors, subjects=100)
 
     started = time.perf_counter()
     batches = list(store.iter_templates(MODEL_TAG, batch=4096))
