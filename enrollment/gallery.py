@@ -81,14 +81,9 @@ def reconcile(index: GalleryIndex, store: RecordStore) -> tuple[int, int]:
         index.remove_templates(extra)
     added = 0
     if missing.size:
-        wanted = set(missing.tolist())
         # Keyset scan from just below the smallest missing id: usually only the tail.
         for batch in store.iter_templates(index.model_tag, after_id=int(missing.min()) - 1):
-            keep = np.fromiter(
-                (int(t) in wanted for t in batch.template_ids),
-                dtype=bool,
-                count=len(batch.template_ids),
-            )
+            keep = np.isin(batch.template_ids, missing, assume_unique=True)
             if keep.any():
                 index.add(
                     batch.template_ids[keep],
