@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     face_workers: int = 2
     face_queue_limit: int = 8
 
-    # Gallery index: "flat" (exact, default), "hnsw", "ivf" or "sq8" (see matcher/config.py).
-    index_kind: Literal["flat", "hnsw", "ivf", "sq8"] = "flat"
+    # Gallery index: "flat" (exact, default), "hnsw", "ivf", "ivfpq" or "sq8" (matcher/config.py).
+    index_kind: Literal["flat", "hnsw", "ivf", "ivfpq", "sq8"] = "flat"
 
     # Encryption at rest: a base64 32-byte key, or empty to use (and on first start create)
     # the key file <data_dir>/keys/records.key, kept outside the database.

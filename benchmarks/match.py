@@ -33,7 +33,7 @@ from benchmarks.match_report import (
     render_plots,
 )
 from benchmarks.report import rss_bytes
-from matcher.config import IndexConfig, IndexKind
+from matcher.config import IndexConfig, IndexKind, ivfpq_probes
 from matcher.index import GalleryIndex
 
 ADD_CHUNK = 50_000  # templates per add() call
@@ -46,7 +46,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class MatchOptions:
     sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
-    kinds: tuple[IndexKind, ...] = ("flat", "sq8", "ivf", "hnsw")
+    kinds: tuple[IndexKind, ...] = ("flat", "sq8", "ivf", "ivfpq", "hnsw")
     k: int = 10
     batch_size: int = 64
     batches: int = 2
@@ -311,12 +311,19 @@ def run_size(
         stats = index.stats()
         exhaustive = {"flat": float_bytes, "sq8": size * 128}.get(kind, 0)
         note = ""
-        if kind == "ivf" and not stats.ivf_lists:
+        if kind in ("ivf", "ivfpq") and not stats.ivf_lists:
             note = "too few templates to train lists: exact search answers"
         elif kind == "ivf":
             note = (
                 f"{stats.ivf_lists} lists trained on the first {ADD_CHUNK:,}, nprobe "
                 f"{index.config.ivf_nprobe}, re-rank {index.config.rerank_candidates}"
+            )
+        elif kind == "ivfpq":
+            nprobe = ivfpq_probes(index.config.ivfpq_nprobe, stats.ivf_lists)
+            note = (
+                f"{stats.ivf_lists} lists trained on the first {ADD_CHUNK:,}, nprobe {nprobe}, "
+                f"re-rank {index.config.rerank_candidates}; a 0.1 % mate loss needs more "
+                "mated probes than this run has: see latest-ivfpq-1m.md"
             )
         if kind == "hnsw":
             note = (

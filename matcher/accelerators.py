@@ -1,4 +1,5 @@
-"""Approximate search structures over the float templates of a gallery: FAISS HNSW and IVF.
+"""Approximate search structures over the float templates of a gallery: FAISS HNSW, IVF and
+IVF-PQ in the discriminant space.
 
 They are accelerators, not the store: the authoritative vectors live in
 :class:`matcher.storage.FloatStore`, and :class:`matcher.index.GalleryIndex` re-scores their
@@ -7,13 +8,14 @@ candidates exactly from it. Neither class locks; the index does.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import faiss
 import numpy as np
 
 from biometric.templates import TEMPLATE_DIM
 from matcher.storage import GrowableArray
+from matcher.template_space import discriminant_basis
 
 
 def _as_bytes_array(index: Any) -> np.ndarray:
@@ -190,3 +192,97 @@ class IvfAccelerator:
     @classmethod
     def deserialize(cls, data: np.ndarray) -> IvfAccelerator:
         return cls(faiss.deserialize_index(data))
+
+
+class IvfPqAccelerator:
+    """Inverted lists of 4-bit PQ fast-scan codes in the discriminant space of the templates
+    (:mod:`matcher.template_space`), labelled with template ids like :class:`IvfAccelerator`.
+
+    One FAISS index does it all, so it saves and loads as one blob: ``IndexPreTransform`` (the
+    LDA projection ``(x - mean) @ basis`` as a ``LinearTransform``) over ``IndexIVFPQFastScan``
+    (L2, residuals to the list centroid, ``subquantizers`` codes of 4 bits). Its distances are
+    coarse; the gallery index re-scores the candidates exactly from the float store."""
+
+    def __init__(self, index: Any) -> None:
+        self._index: Any = index  # faiss.IndexPreTransform over IndexIVFPQFastScan
+        self._lists: Any = cast(Any, faiss.downcast_index(index.index))  # IVFPQFastScan
+        self._nlist = int(self._lists.nlist)
+
+    @classmethod
+    def train(
+        cls,
+        nlist: int,
+        template_ids: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        within: np.ndarray,
+        dims: int,
+        subquantizers: int,
+        training_rows: int,
+    ) -> IvfPqAccelerator:
+        """Fit the projection (mean and total covariance of ``vectors``, ``within`` shipped),
+        train lists and codebooks on at most ``training_rows`` vectors, add every vector."""
+        rng = np.random.default_rng(0)  # reproducible training sample
+        sample = (
+            vectors[np.sort(rng.choice(vectors.shape[0], training_rows, replace=False))]
+            if vectors.shape[0] > training_rows
+            else vectors
+        )
+        wide = sample.astype(np.float64)
+        mean = wide.mean(axis=0)
+        basis, _ = discriminant_basis(np.cov(wide, rowvar=False), within, dims)
+        transform = faiss.LinearTransform(TEMPLATE_DIM, dims, True)
+        faiss.copy_array_to_vector(
+            np.ascontiguousarray(basis.T, dtype=np.float32).ravel(), transform.A
+        )
+        faiss.copy_array_to_vector((-(mean @ basis)).astype(np.float32), transform.b)
+        transform.is_trained = True
+        quantizer = faiss.IndexFlatL2(dims)
+        lists = faiss.IndexIVFPQFastScan(quantizer, dims, nlist, subquantizers, 4, faiss.METRIC_L2)
+        index = faiss.IndexPreTransform(transform, lists)
+        index.train(sample)
+        index.add_with_ids(vectors, template_ids)
+        return cls(index)
+
+    @property
+    def nlist(self) -> int:
+        return self._nlist
+
+    @property
+    def tombstones(self) -> int:
+        return 0
+
+    def add(self, template_ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._index.add_with_ids(vectors, template_ids)
+
+    def remove(self, template_ids: np.ndarray) -> None:
+        self._index.remove_ids(np.ascontiguousarray(template_ids, dtype=np.int64))
+
+    def search(self, queries: np.ndarray, depth: int, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        """(coarse distances (Q, depth) float32, template ids (Q, depth) int64, -1 padded)."""
+        inner = faiss.SearchParametersIVF()
+        inner.nprobe = min(nprobe, self.nlist)
+        parameters = faiss.SearchParametersPreTransform()
+        parameters.index_params = inner
+        distances, template_ids = self._index.search(queries, depth, params=parameters)
+        return distances, np.asarray(template_ids, dtype=np.int64)
+
+    def memory_bytes(self) -> int:
+        lists = self._lists
+        code_bytes = (int(lists.M) * int(lists.nbits) + 7) // 8
+        dims = int(lists.d)
+        return (
+            int(self._index.ntotal) * (code_bytes + 8)
+            + self.nlist * dims * 4
+            + TEMPLATE_DIM * dims * 4
+        )
+
+    def serialize(self) -> np.ndarray:
+        return _as_bytes_array(self._index)
+
+    @classmethod
+    def deserialize(cls, data: np.ndarray) -> IvfPqAccelerator:
+        index = faiss.deserialize_index(data)
+        if not isinstance(index, faiss.IndexPreTransform):
+            raise ValueError("not an ivfpq accelerator")
+        return cls(index)

@@ -12,8 +12,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-IndexKind = Literal["flat", "hnsw", "ivf", "sq8"]
-INDEX_KINDS: tuple[IndexKind, ...] = ("flat", "hnsw", "ivf", "sq8")
+IndexKind = Literal["flat", "hnsw", "ivf", "ivfpq", "sq8"]
+INDEX_KINDS: tuple[IndexKind, ...] = ("flat", "hnsw", "ivf", "ivfpq", "sq8")
 
 # --- Tuning constants -----------------------------------------------------------------------
 # name                          value   source / reason
@@ -35,6 +35,17 @@ IVF_LISTS_PER_SQRT_N = 4  # faiss wiki "Guidelines to choose an index": nlist 4*
 IVF_MIN_POINTS_PER_LIST = 39  # faiss Clustering.cpp warns below 39 training points per centroid;
 #                       below that many templates the "ivf" kind answers by exact search.
 IVF_NPROBE = 32  # lists visited per query; recall >= 0.95 at 20k templates / 128 lists (tests).
+IVFPQ_DIMS = 64  # discriminant directions kept (matcher/template_space.py). At 1M real-fit
+#                 templates, 2 cores (benchmarks/results/latest-ivfpq-1m.md): 32 directions cap
+#                 mate rank-1 loss near 1.2 % whatever is scanned; 48 reach 0.1 %; 64 ~0.02 %.
+IVFPQ_SUBQUANTIZERS = 32  # 4-bit PQ codes: 16 bytes a template, 2 directions per sub-quantiser;
+#                 16 sub-quantisers (8 bytes) lost 1.2 % of mates at the same lists scanned.
+IVFPQ_PROBE_FRACTION = 0.15  # lists visited per query as a share of nlist when ivfpq_nprobe
+#                 is None. The mates lost fall ~4x per 1.5x more lists; how many lists keep
+#                 0.1 % depends on how far probes sit from their mates: ~10 % on the real-fit
+#                 gallery, ~20 % on the harsher dlib-like one (benchmarks/ivfpq_1m.py).
+IVFPQ_TRAINING_PER_LIST = 64  # templates per list used to train lists and codebooks (a sample;
+#                 every template is still added): 256k at 4,000 lists trains in ~15 s.
 RERANK_CANDIDATES = 100  # candidates of an approximate kind re-scored exactly from the stored
 #                       float vectors before the top k are kept.
 SQ8_VALUE_RANGE = (-1.0, 1.0)  # every component of a unit vector lies in [-1, 1]: a fixed range
@@ -59,16 +70,23 @@ class IndexConfig:
         leaves tombstones until a rebuild);
         ``"ivf"`` FAISS inverted lists (IndexIVFFlat), trained on the gallery once it holds
         ``IVF_MIN_POINTS_PER_LIST * nlist`` templates, exact search before that;
+        ``"ivfpq"`` inverted lists of 16-byte PQ codes in the discriminant space of the
+        model's templates (``matcher/template_space.py``), trained like "ivf"; the approximate
+        kind for large galleries (1M: p99 ~1-2 ms, ~0.02-0.1 % of mates lost against exact);
+        keeps the float vectors for re-scoring, so it needs ~540 bytes a template;
         ``"sq8"`` exhaustive search over 8-bit scalar-quantised codes (128 bytes a template,
         10M templates in ~1.3 GB of codes plus ids), no float copy is kept.
     hnsw_m, hnsw_ef_construction: graph structure (fixed once built).
     hnsw_ef_search: HNSW search breadth (runtime; raised to the number of candidates).
     ivf_nlist: number of inverted lists; ``None`` = ``4 * sqrt(N)`` at training time.
-    ivf_nprobe: lists visited per query (runtime).
-    rerank_candidates: for "hnsw" and "ivf", how many candidates are fetched and re-scored
+    ivf_nprobe: lists visited per query (runtime), kind "ivf".
+    ivfpq_nprobe: lists visited per query (runtime), kind "ivfpq"; ``None`` =
+        ``IVFPQ_PROBE_FRACTION`` of the lists.
+    rerank_candidates: for "hnsw", "ivf" and "ivfpq", how many candidates are fetched and re-scored
         exactly from the stored float vectors (at least k are always fetched).
 
-    Structural fields (kind, hnsw_m, hnsw_ef_construction, ivf_nlist) must match a saved index;
+    Structural fields (kind, hnsw_m, hnsw_ef_construction, ivf_nlist; nlist serves "ivfpq"
+    too) must match a saved index;
     the runtime fields may change between runs.
     """
 
@@ -78,6 +96,7 @@ class IndexConfig:
     hnsw_ef_search: int = HNSW_EF_SEARCH
     ivf_nlist: int | None = None
     ivf_nprobe: int = IVF_NPROBE
+    ivfpq_nprobe: int | None = None
     rerank_candidates: int = RERANK_CANDIDATES
 
     def __post_init__(self) -> None:
@@ -86,6 +105,8 @@ class IndexConfig:
         for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.ivfpq_nprobe is not None and self.ivfpq_nprobe < 1:
+            raise ValueError("ivfpq_nprobe must be >= 1 or None (automatic)")
         if self.ivf_nlist is not None and self.ivf_nlist < 1:
             raise ValueError("ivf_nlist must be >= 1 or None (automatic)")
         if self.rerank_candidates < 0:
@@ -118,3 +139,9 @@ def ivf_training_size(nlist: int | None, count: int) -> tuple[int, int]:
     """(lists, templates needed to train them) for a gallery of ``count`` templates."""
     lists = nlist if nlist is not None else automatic_nlist(count)
     return lists, IVF_MIN_POINTS_PER_LIST * lists
+
+
+def ivfpq_probes(nprobe: int | None, nlist: int) -> int:
+    """Lists an "ivfpq" query visits: ``nprobe`` or ``IVFPQ_PROBE_FRACTION`` of ``nlist``."""
+    chosen = nprobe if nprobe is not None else math.ceil(IVFPQ_PROBE_FRACTION * nlist)
+    return max(1, min(nlist, chosen))

@@ -16,9 +16,10 @@ the 512 MB matrix, 25.4 ms (faiss ``fvec_norms_L2sqr``, 21 GB/s):
   ``IndexFlatIP`` with the default threshold 1597 ms; numpy sgemm + argpartition 523 ms.
 * so: fewer than ``EXACT_BATCH_MIN_QUERIES`` (3) queries -> one numpy sgemv each; more -> BLAS.
 
-Approximate kinds ("hnsw", "ivf") re-score their candidates exactly from the float store for all
-queries at once (one gather, one batched matrix-vector product, one lexsort). HNSW answers in
-rows (no id lookup); IVF answers in template ids, mapped to rows in one ``map`` over the dict.
+Approximate kinds ("hnsw", "ivf", "ivfpq") re-score their candidates exactly from the float
+store for all queries at once (one gather, one batched matrix-vector product, one lexsort). HNSW
+answers in rows (no id lookup); the inverted-list kinds answer in template ids, mapped to rows in
+one ``map`` over the dict.
 Measured at 1M (2 cores, 100 candidates, one query): 50 us against 100 us for the former
 per-query loop with per-candidate dict lookups.
 
@@ -34,19 +35,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from biometric.templates import MODEL_TAG, TEMPLATE_DIM
-from matcher.accelerators import HnswAccelerator, IvfAccelerator
+from matcher.accelerators import HnswAccelerator, IvfAccelerator, IvfPqAccelerator
 from matcher.config import (
     DICT_BYTES_PER_ENTRY,
     HNSW_REBUILD_TOMBSTONE_FRACTION,
     IDENTIFY_DEPTH_FACTOR,
+    IVFPQ_DIMS,
+    IVFPQ_SUBQUANTIZERS,
+    IVFPQ_TRAINING_PER_LIST,
     UNIT_NORM_TOLERANCE,
     IndexConfig,
     IndexKind,
     ivf_training_size,
+    ivfpq_probes,
 )
 from matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
 from matcher.locking import ReadWriteLock
 from matcher.storage import FloatStore, GrowableArray, Sq8Store, top_k
+from matcher.template_space import shipped_space
+
+_ListAccelerator = IvfAccelerator | IvfPqAccelerator  # inverted lists labelled by template id
 
 __all__ = [
     "Candidate",
@@ -75,7 +83,7 @@ class IndexStats:
     model_tag: str
     last_template_id: int  # highest template id ever added (-1: none); the persistence checkpoint
     tombstones: int = 0  # HNSW nodes of removed templates still in the graph
-    approximate_active: bool = False  # False while "ivf" is untrained (exact search answers)
+    approximate_active: bool = False  # False while "ivf"/"ivfpq" is untrained (exact answers)
     ivf_lists: int = 0
 
 
@@ -138,7 +146,10 @@ class GalleryIndex:
         self._subject_ids = GrowableArray(np.int64)  # (N,) int64, row-aligned with the store
         self._row_of_template: dict[int, int] = {}
         self._last_template_id = -1
-        self._accelerator: HnswAccelerator | IvfAccelerator | None = None
+        self._accelerator: HnswAccelerator | IvfAccelerator | IvfPqAccelerator | None = None
+        self._within: np.ndarray | None = None  # "ivfpq": the model's within-identity scatter
+        if self._config.kind == "ivfpq":
+            self._within = shipped_space(model_tag).within  # LookupError: no shipped space
         if self._config.kind == "hnsw":
             self._accelerator = HnswAccelerator(
                 self._config.hnsw_m, self._config.hnsw_ef_construction
@@ -201,7 +212,7 @@ class GalleryIndex:
                 last_template_id=self._last_template_id,
                 tombstones=accelerator.tombstones if accelerator is not None else 0,
                 approximate_active=accelerator is not None or self._config.kind == "sq8",
-                ivf_lists=accelerator.nlist if isinstance(accelerator, IvfAccelerator) else 0,
+                ivf_lists=accelerator.nlist if isinstance(accelerator, _ListAccelerator) else 0,
             )
 
     def reconfigure(self, config: IndexConfig) -> None:
@@ -263,8 +274,8 @@ class GalleryIndex:
         if self._config.kind == "hnsw":
             assert isinstance(self._accelerator, HnswAccelerator)
             self._accelerator.add(new_vectors)
-        elif self._config.kind == "ivf":
-            if isinstance(self._accelerator, IvfAccelerator):
+        elif self._config.kind in ("ivf", "ivfpq"):
+            if isinstance(self._accelerator, _ListAccelerator):
                 self._accelerator.add(new_ids, new_vectors)
             else:
                 self._train_ivf_if_enough()
@@ -273,12 +284,23 @@ class GalleryIndex:
         assert isinstance(self._store, FloatStore)
         count = self._store.count
         lists, needed = ivf_training_size(self._config.ivf_nlist, count)
-        if count >= needed:
+        if count < needed:
+            self._accelerator = None
+        elif self._config.kind == "ivfpq":
+            assert self._within is not None
+            self._accelerator = IvfPqAccelerator.train(
+                lists,
+                self._template_ids.view().copy(),
+                self._store.matrix(),
+                within=self._within,
+                dims=IVFPQ_DIMS,
+                subquantizers=IVFPQ_SUBQUANTIZERS,
+                training_rows=max(needed, IVFPQ_TRAINING_PER_LIST * lists),
+            )
+        else:
             self._accelerator = IvfAccelerator.train(
                 lists, self._template_ids.view().copy(), self._store.matrix()
             )
-        else:
-            self._accelerator = None
 
     def remove_templates(self, template_ids: np.ndarray) -> int:
         """Remove templates by id; unknown ids are ignored. Returns how many were removed."""
@@ -328,7 +350,7 @@ class GalleryIndex:
             hnsw.truncate(count)
             if hnsw.tombstones > HNSW_REBUILD_TOMBSTONE_FRACTION * count:
                 self._rebuild_locked()
-        elif isinstance(self._accelerator, IvfAccelerator):
+        elif isinstance(self._accelerator, _ListAccelerator):
             self._accelerator.remove(removed_ids)
         return int(removed_ids.shape[0])
 
@@ -345,7 +367,7 @@ class GalleryIndex:
             self._accelerator = HnswAccelerator.build(
                 self._config.hnsw_m, self._config.hnsw_ef_construction, self._store.matrix()
             )
-        elif self._config.kind == "ivf":
+        elif self._config.kind in ("ivf", "ivfpq"):
             self._train_ivf_if_enough()
 
     # --- reads ----------------------------------------------------------------------------
@@ -384,7 +406,12 @@ class GalleryIndex:
         if isinstance(accelerator, HnswAccelerator):
             _, found_rows = accelerator.search(queries, fetched, self._config.hnsw_ef_search)
         else:
-            _, found_ids = accelerator.search(queries, fetched, self._config.ivf_nprobe)
+            nprobe = (
+                ivfpq_probes(self._config.ivfpq_nprobe, accelerator.nlist)
+                if isinstance(accelerator, IvfPqAccelerator)
+                else self._config.ivf_nprobe
+            )
+            _, found_ids = accelerator.search(queries, fetched, nprobe)
             found_rows = self._rows_of_templates(found_ids)
         # Exact re-check from the authoritative float store, all queries at once: one gather of
         # the (Q, F) candidate rows and one batched matrix-vector product. The store decides
@@ -504,7 +531,7 @@ class GalleryIndex:
             labels = np.zeros(0, dtype=np.int64)
             if isinstance(self._accelerator, HnswAccelerator):
                 accelerator_bytes, labels = self._accelerator.serialize(self._template_ids.view())
-            elif isinstance(self._accelerator, IvfAccelerator):
+            elif isinstance(self._accelerator, _ListAccelerator):
                 accelerator_bytes = self._accelerator.serialize()
             return IndexSnapshot(
                 config=self._config,
@@ -554,9 +581,13 @@ class GalleryIndex:
                     np.ascontiguousarray(snapshot.rows, dtype=np.float32),
                 )
             )
-        elif chosen.kind == "ivf":
+        elif chosen.kind in ("ivf", "ivfpq"):
             if snapshot.accelerator.size:
-                index._accelerator = IvfAccelerator.deserialize(snapshot.accelerator)
+                index._accelerator = (
+                    IvfPqAccelerator.deserialize(snapshot.accelerator)
+                    if chosen.kind == "ivfpq"
+                    else IvfAccelerator.deserialize(snapshot.accelerator)
+                )
             else:
                 index._train_ivf_if_enough()
         return index

@@ -44,3 +44,29 @@ def exact_top_k(gallery: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.nd
     scores = queries.astype(np.float64) @ gallery.astype(np.float64).T
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(scores, order, axis=1), order
+
+
+@dataclass(frozen=True)
+class DlibLikePopulation:
+    identities: np.ndarray  # (S, 128) float64 identity centres (not normalised)
+    within_factor: np.ndarray  # (128, 128) Cholesky factor of the within-identity covariance
+
+    def samples(self, subjects: np.ndarray, seed: int) -> np.ndarray:
+        """One new sample per entry of ``subjects``: (len, 128) float32, L2-normalised."""
+        rng = np.random.default_rng(seed)
+        noise = rng.standard_normal((len(subjects), DIM)) @ self.within_factor.T
+        return unit_rows(self.identities[subjects] + noise)
+
+
+def dlib_like_population(subjects: int, seed: int = 0) -> DlibLikePopulation:
+    """Identities with the mean, total and within-identity covariance of real dlib templates
+    (the statistics shipped in ``matcher/template_space_*.npz``): centres drawn from
+    N(mean, total - within), samples = centre + N(0, within), normalised."""
+    from matcher.template_space import shipped_space
+
+    space = shipped_space()
+    rng = np.random.default_rng(seed)
+    values, vectors = np.linalg.eigh(space.total - space.within)
+    between = vectors * np.sqrt(np.clip(values, 0.0, None))  # z @ between.T ~ N(0, B)
+    centres = space.mean + rng.standard_normal((subjects, DIM)) @ between.T
+    return DlibLikePopulation(centres, np.linalg.cholesky(space.within))
