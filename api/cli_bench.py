@@ -127,7 +127,7 @@ def match_command(
         typer.Option("--sizes", help="Comma-separated gallery sizes (overrides --quick)."),
     ] = None,
     kinds: Annotated[str, typer.Option("--kinds", help="GalleryIndex kinds to measure.")] = (
-        "flat,sq8,ivf,hnsw"
+        "flat,sq8,ivf,ivfpq,hnsw"
     ),
     single_queries: Annotated[int, typer.Option(help="Single queries timed per method.")] = 200,
     hnsw_max_size: Annotated[int, typer.Option(help="Skip HNSW above this gallery size.")] = (
