@@ -482,18 +482,26 @@ def _targets(results: dict[str, Any]) -> dict[str, Any]:
         reference_rank1 = next(m for m in run["methods"] if m["method"].startswith("exact numpy"))[
             "mate_rank1"
         ]
+        # Mate rank-1 is measured on the timed single queries, about half of them mated; a
+        # loss of at most TARGET_RANK1_LOSS is only resolved with 3 / TARGET_RANK1_LOSS mates
+        # (rule of three), which benchmarks/ivfpq_1m.py has and this run does not.
+        measured_mates = min(results["options"]["single_queries"], run["queries"]) // 2
+        resolved = measured_mates >= 3 / TARGET_RANK1_LOSS
         approximate = []
         for method in run["methods"]:
             if method["exact"] or not method["latency_ms"]:
                 continue
             best_p99 = min(v["p99"] for v in method["latency_ms"].values())
             loss = reference_rank1 - method["mate_rank1"]
+            fast = best_p99 <= TARGET_APPROX_P99_MS
             approximate.append(
                 {
                     "method": method["method"],
                     "p99_ms": best_p99,
                     "mate_rank1_loss": loss,
-                    "met": best_p99 <= TARGET_APPROX_P99_MS and loss <= TARGET_RANK1_LOSS,
+                    "mated_probes": measured_mates,
+                    "resolved": resolved or loss > TARGET_RANK1_LOSS or not fast,
+                    "met": fast and loss <= TARGET_RANK1_LOSS and resolved,
                 }
             )
         found[run["distribution"]] = {

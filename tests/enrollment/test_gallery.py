@@ -253,3 +253,40 @@ def test_note_erasure_removes_the_template_from_the_file_at_once(
     report = reopened.open()
     assert report.loaded_from_file and report.removed_on_replay == 0
     assert len(reopened.index.templates_of_subject(erased_subject)) == 0
+
+
+def test_an_ivfpq_gallery_trains_from_the_database_survives_a_reopen_and_forgets_erasures(
+    store: RecordStore, index_path: Path
+) -> None:
+    config = IndexConfig("ivfpq", ivf_nlist=8, ivfpq_nprobe=8)  # trains from 39 * 8 templates
+
+    def ivfpq_keeper() -> GalleryKeeper:
+        return GalleryKeeper(store, index_path, config, MODEL_TAG, cipher=store._cipher)
+
+    templates = enrol(store, people=170, per_person=2, seed=3)
+    first = ivfpq_keeper()
+    first.open()
+    stats = first.index.stats()
+    assert stats.kind == "ivfpq" and stats.approximate_active and stats.ivf_lists == 8
+    erased_subject = sorted(templates)[7]
+    erased = np.frombuffer(templates[erased_subject][0], dtype="<f4")
+    assert first.index.identify(erased, 1)[0].subject_id == erased_subject
+
+    second = ivfpq_keeper()
+    report = second.open()
+    assert report.loaded_from_file, report.rebuilt_reason
+    assert second.index.stats().approximate_active  # the trained lists came from the file
+    assert_matches_database(second.index, store)
+
+    erased_ids = second.index.templates_of_subject(erased_subject)
+    assert erased_ids.shape[0] == 2
+    store.delete_subject(erased_subject)
+    second.index.remove_subject(erased_subject)
+    second.note_erasure()
+    assert all(c.subject_id != erased_subject for c in second.index.identify(erased, 5))
+    third = ivfpq_keeper()
+    assert third.open().loaded_from_file
+    assert len(third.index.templates_of_subject(erased_subject)) == 0
+    _, found = third.index.search(erased, 5)
+    assert not np.isin(found, erased_ids).any()
+    assert_matches_database(third.index, store)
