@@ -194,9 +194,10 @@ class IvfAccelerator:
         return cls(faiss.deserialize_index(data))
 
 
-class IvfPqAccelerator:
+class IvfPqAccelerator(IvfAccelerator):
     """Inverted lists of 4-bit PQ fast-scan codes in the discriminant space of the templates
-    (:mod:`matcher.template_space`), labelled with template ids like :class:`IvfAccelerator`.
+    (:mod:`matcher.template_space`), labelled with template ids like :class:`IvfAccelerator`
+    (whose add, remove and serialize it keeps).
 
     One FAISS index does it all, so it saves and loads as one blob: ``IndexPreTransform`` (the
     LDA projection ``(x - mean) @ basis`` as a ``LinearTransform``) over ``IndexIVFPQFastScan``
@@ -204,12 +205,12 @@ class IvfPqAccelerator:
     coarse; the gallery index re-scores the candidates exactly from the float store."""
 
     def __init__(self, index: Any) -> None:
-        self._index: Any = index  # faiss.IndexPreTransform over IndexIVFPQFastScan
+        super().__init__(index)  # faiss.IndexPreTransform over IndexIVFPQFastScan
         self._lists: Any = cast(Any, faiss.downcast_index(index.index))  # IVFPQFastScan
         self._nlist = int(self._lists.nlist)
 
     @classmethod
-    def train(
+    def fit(
         cls,
         nlist: int,
         template_ids: np.ndarray,
@@ -248,16 +249,6 @@ class IvfPqAccelerator:
     def nlist(self) -> int:
         return self._nlist
 
-    @property
-    def tombstones(self) -> int:
-        return 0
-
-    def add(self, template_ids: np.ndarray, vectors: np.ndarray) -> None:
-        self._index.add_with_ids(vectors, template_ids)
-
-    def remove(self, template_ids: np.ndarray) -> None:
-        self._index.remove_ids(np.ascontiguousarray(template_ids, dtype=np.int64))
-
     def search(self, queries: np.ndarray, depth: int, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
         """(coarse distances (Q, depth) float32, template ids (Q, depth) int64, -1 padded)."""
         inner = faiss.SearchParametersIVF()
@@ -276,9 +267,6 @@ class IvfPqAccelerator:
             + self.nlist * dims * 4
             + TEMPLATE_DIM * dims * 4
         )
-
-    def serialize(self) -> np.ndarray:
-        return _as_bytes_array(self._index)
 
     @classmethod
     def deserialize(cls, data: np.ndarray) -> IvfPqAccelerator:

@@ -54,7 +54,7 @@ from matcher.locking import ReadWriteLock
 from matcher.storage import FloatStore, GrowableArray, Sq8Store, top_k
 from matcher.template_space import shipped_space
 
-_ListAccelerator = IvfAccelerator | IvfPqAccelerator  # inverted lists labelled by template id
+_ListAccelerator = IvfAccelerator  # inverted lists labelled by template id (IvfPq is one)
 
 __all__ = [
     "Candidate",
@@ -288,7 +288,7 @@ class GalleryIndex:
             self._accelerator = None
         elif self._config.kind == "ivfpq":
             assert self._within is not None
-            self._accelerator = IvfPqAccelerator.train(
+            self._accelerator = IvfPqAccelerator.fit(
                 lists,
                 self._template_ids.view().copy(),
                 self._store.matrix(),
