@@ -40,12 +40,26 @@ IVFPQ_DIMS = 64  # discriminant directions kept (matcher/template_space.py). At 
 #                 mate rank-1 loss near 1.2 % whatever is scanned; 48 reach 0.1 %; 64 ~0.02 %.
 IVFPQ_SUBQUANTIZERS = 32  # 4-bit PQ codes: 16 bytes a template, 2 directions per sub-quantiser;
 #                 16 sub-quantisers (8 bytes) lost 1.2 % of mates at the same lists scanned.
-IVFPQ_PROBE_FRACTION = 0.15  # lists visited per query as a share of nlist when ivfpq_nprobe
-#                 is None. The mates lost fall ~4x per 1.5x more lists; how many lists keep
-#                 0.1 % depends on how far probes sit from their mates: ~10 % on the real-fit
-#                 gallery, ~20 % on the harsher dlib-like one (benchmarks/ivfpq_1m.py).
+IVFPQ_COARSE_DIMS = 32  # "ivfpq" lists are clustered in the first 32 discriminant directions:
+#                 as many mates kept as with all 64 (1M real-fit, 8,000 lists, coarse level: 20
+#                 against 16 lost at 10 % scanned, 8 against 6 at 12.5 %), better-balanced lists,
+#                 half the cost of choosing them and of training them.
+KMEANS_SEED = 1234  # faiss.Kmeans's own default, fixed here so a retrain is reproducible.
+IVFPQ_LISTS_PER_SQRT_N = 8  # "ivfpq" lists: 8 * sqrt(N) (8,000 at 1M, ~125 templates a list).
+#                 Finer lists keep more mates for the same templates scanned (1M real-fit, coarse
+#                 level, 10 % of the gallery scanned: 4,000 lists lose 0.21 % of the mates exact
+#                 search finds, 8,000 lose 0.08 %, 16,000 0.05 %), but each visited list costs
+#                 ~1 us in faiss, and 16,000 lists at 7.5 % took 2.5 ms against 1.2 ms for 8,000
+#                 at 10 % (2 cores, 2026-11-26, benchmarks/results/latest-ivfpq-1m.md).
+IVFPQ_PROBE_FRACTION = 0.125  # lists visited per query as a share of nlist when ivfpq_nprobe
+#                 is None. 1M, 20k mates (ivfpq-1m-20261127T000710Z): real-fit gallery 0.125 %
+#                 of exact's mates lost at 10 %, 0.075 % at 12.5 % (p99 1.6 ms), 0.035 % at
+#                 15 %; held-out identities 0.045 % at 12.5 %; the harsher dlib-like gallery
+#                 0.14 %, where the 100 re-ranked candidates, not the lists, lose the rest.
+IVFPQ_QUERY_SPLIT = 2  # an "ivfpq" query scans its lists as this many half-queries, so faiss's
+#                 OpenMP threads share one query's lists (it parallelises over queries only).
 IVFPQ_TRAINING_PER_LIST = 64  # templates per list used to train lists and codebooks (a sample;
-#                 every template is still added): 256k at 4,000 lists trains in ~15 s.
+#                 every template is still added): 512k at 8,000 lists.
 RERANK_CANDIDATES = 100  # candidates of an approximate kind re-scored exactly from the stored
 #                       float vectors before the top k are kept.
 SQ8_VALUE_RANGE = (-1.0, 1.0)  # every component of a unit vector lies in [-1, 1]: a fixed range
@@ -58,6 +72,8 @@ IDENTIFY_DEPTH_FACTOR = 4  # first depth of templates searched per subject asked
 UNIT_NORM_TOLERANCE = 1e-3  # |norm - 1| allowed for a template; float32 normalisation error is
 #                       ~1e-7, so anything beyond this was not normalised.
 DICT_BYTES_PER_ENTRY = 106  # measured with tracemalloc: a dict of 1M int -> int entries.
+DENSE_ID_SLACK = 8  # the template id -> row map stays a dense array (8 bytes per id up to the
+#                 largest) while the largest id is below 8x the templates held; a dict beyond.
 
 
 @dataclass(frozen=True)
@@ -71,14 +87,16 @@ class IndexConfig:
         ``"ivf"`` FAISS inverted lists (IndexIVFFlat), trained on the gallery once it holds
         ``IVF_MIN_POINTS_PER_LIST * nlist`` templates, exact search before that;
         ``"ivfpq"`` inverted lists of 16-byte PQ codes in the discriminant space of the
-        model's templates (``matcher/template_space.py``), trained like "ivf"; the approximate
-        kind for large galleries (1M: p99 ~1-2 ms, ~0.02-0.1 % of mates lost against exact);
+        model's templates (``matcher/template_space.py``), trained like "ivf" (with
+        ``8 * sqrt(N)`` lists); the approximate kind for large galleries (1M: p99 ~1-2 ms,
+        ~0.1 % of the mates exact search finds lost);
         keeps the float vectors for re-scoring, so it needs ~540 bytes a template;
         ``"sq8"`` exhaustive search over 8-bit scalar-quantised codes (128 bytes a template,
         10M templates in ~1.3 GB of codes plus ids), no float copy is kept.
     hnsw_m, hnsw_ef_construction: graph structure (fixed once built).
     hnsw_ef_search: HNSW search breadth (runtime; raised to the number of candidates).
-    ivf_nlist: number of inverted lists; ``None`` = ``4 * sqrt(N)`` at training time.
+    ivf_nlist: number of inverted lists; ``None`` = ``4 * sqrt(N)`` ("ivf") or ``8 * sqrt(N)``
+        ("ivfpq") at training time.
     ivf_nprobe: lists visited per query (runtime), kind "ivf".
     ivfpq_nprobe: lists visited per query (runtime), kind "ivfpq"; ``None`` =
         ``IVFPQ_PROBE_FRACTION`` of the lists.
@@ -130,14 +148,15 @@ class IndexConfig:
         return cls(**known)
 
 
-def automatic_nlist(count: int) -> int:
-    """Inverted lists for ``count`` templates: 4 * sqrt(N), at least 1."""
-    return max(1, round(IVF_LISTS_PER_SQRT_N * math.sqrt(count)))
+def automatic_nlist(count: int, kind: IndexKind = "ivf") -> int:
+    """Inverted lists for ``count`` templates: 4 * sqrt(N) ("ivf"), 8 * sqrt(N) ("ivfpq")."""
+    per_sqrt = IVFPQ_LISTS_PER_SQRT_N if kind == "ivfpq" else IVF_LISTS_PER_SQRT_N
+    return max(1, round(per_sqrt * math.sqrt(count)))
 
 
-def ivf_training_size(nlist: int | None, count: int) -> tuple[int, int]:
+def ivf_training_size(nlist: int | None, count: int, kind: IndexKind = "ivf") -> tuple[int, int]:
     """(lists, templates needed to train them) for a gallery of ``count`` templates."""
-    lists = nlist if nlist is not None else automatic_nlist(count)
+    lists = nlist if nlist is not None else automatic_nlist(count, kind)
     return lists, IVF_MIN_POINTS_PER_LIST * lists
 
 

@@ -37,9 +37,9 @@ import numpy as np
 from biometric.templates import MODEL_TAG, TEMPLATE_DIM
 from matcher.accelerators import HnswAccelerator, IvfAccelerator, IvfPqAccelerator
 from matcher.config import (
-    DICT_BYTES_PER_ENTRY,
     HNSW_REBUILD_TOMBSTONE_FRACTION,
     IDENTIFY_DEPTH_FACTOR,
+    IVFPQ_COARSE_DIMS,
     IVFPQ_DIMS,
     IVFPQ_SUBQUANTIZERS,
     IVFPQ_TRAINING_PER_LIST,
@@ -51,7 +51,7 @@ from matcher.config import (
 )
 from matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
 from matcher.locking import ReadWriteLock
-from matcher.storage import FloatStore, GrowableArray, Sq8Store, top_k
+from matcher.storage import FloatStore, GrowableArray, Sq8Store, TemplateRows, top_k
 from matcher.template_space import shipped_space
 
 _ListAccelerator = IvfAccelerator  # inverted lists labelled by template id (IvfPq is one)
@@ -144,7 +144,7 @@ class GalleryIndex:
         )
         self._template_ids = GrowableArray(np.int64)  # (N,) int64, row-aligned with the store
         self._subject_ids = GrowableArray(np.int64)  # (N,) int64, row-aligned with the store
-        self._row_of_template: dict[int, int] = {}
+        self._rows = TemplateRows()  # template id -> row
         self._last_template_id = -1
         self._accelerator: HnswAccelerator | IvfAccelerator | IvfPqAccelerator | None = None
         self._within: np.ndarray | None = None  # "ivfpq": the model's within-identity scatter
@@ -184,7 +184,8 @@ class GalleryIndex:
             return self._template_ids.view().copy(), self._subject_ids.view().copy()
 
     def contains(self, template_id: int) -> bool:
-        return int(template_id) in self._row_of_template
+        with self._lock.read():
+            return self._rows.contains(int(template_id))
 
     def templates_of_subject(self, subject_id: int) -> np.ndarray:
         """(M,) int64 template ids of the subject, ascending; empty if none."""
@@ -200,7 +201,7 @@ class GalleryIndex:
                 self._store.memory_bytes()
                 + self._template_ids.memory_bytes()
                 + self._subject_ids.memory_bytes()
-                + DICT_BYTES_PER_ENTRY * count
+                + self._rows.memory_bytes()
                 + (accelerator.memory_bytes() if accelerator is not None else 0)
             )
             return IndexStats(
@@ -255,7 +256,7 @@ class GalleryIndex:
         if np.unique(new_ids).shape[0] != new_ids.shape[0]:
             raise ValueError("template_ids repeat within the batch")
         with self._lock.write():
-            held = tuple(int(i) for i in new_ids.tolist() if i in self._row_of_template)
+            held = tuple(new_ids[self._rows.held(new_ids)].tolist())
             if held:
                 raise DuplicateTemplateId(
                     f"{len(held)} template id(s) already in the index", template_ids=held
@@ -264,9 +265,7 @@ class GalleryIndex:
             self._store.append(new_vectors)
             self._template_ids.append(new_ids)
             self._subject_ids.append(new_subjects)
-            self._row_of_template.update(
-                zip(new_ids.tolist(), range(start, start + len(new_ids)), strict=True)
-            )
+            self._rows.assign(new_ids, np.arange(start, start + len(new_ids), dtype=np.int64))
             self._last_template_id = max(self._last_template_id, int(new_ids.max()))
             self._update_accelerator_after_add(new_ids, new_vectors)
 
@@ -283,7 +282,7 @@ class GalleryIndex:
     def _train_ivf_if_enough(self) -> None:
         assert isinstance(self._store, FloatStore)
         count = self._store.count
-        lists, needed = ivf_training_size(self._config.ivf_nlist, count)
+        lists, needed = ivf_training_size(self._config.ivf_nlist, count, self._config.kind)
         if count < needed:
             self._accelerator = None
         elif self._config.kind == "ivfpq":
@@ -294,6 +293,7 @@ class GalleryIndex:
                 self._store.matrix(),
                 within=self._within,
                 dims=IVFPQ_DIMS,
+                coarse_dims=IVFPQ_COARSE_DIMS,
                 subquantizers=IVFPQ_SUBQUANTIZERS,
                 training_rows=max(needed, IVFPQ_TRAINING_PER_LIST * lists),
             )
@@ -306,8 +306,8 @@ class GalleryIndex:
         """Remove templates by id; unknown ids are ignored. Returns how many were removed."""
         wanted = _as_ids(template_ids, "template_ids")
         with self._lock.write():
-            rows = [self._row_of_template[i] for i in wanted.tolist() if i in self._row_of_template]
-            return self._remove_rows(np.unique(np.asarray(rows, dtype=np.int64)))
+            rows = self._rows.rows(wanted)
+            return self._remove_rows(np.unique(rows[rows >= 0]))
 
     def remove_subject(self, subject_id: int) -> int:
         """Remove every template of the subject. Returns how many were removed."""
@@ -326,8 +326,7 @@ class GalleryIndex:
         template_column = self._template_ids.view()
         subject_column = self._subject_ids.view()
         removed_ids = template_column[rows].copy()
-        for template_id in removed_ids.tolist():
-            del self._row_of_template[template_id]
+        self._rows.discard(removed_ids)
         hnsw = self._accelerator if isinstance(self._accelerator, HnswAccelerator) else None
         if hnsw is not None:
             hnsw.remove_rows(rows)  # before the moves below overwrite these rows
@@ -339,7 +338,7 @@ class GalleryIndex:
                 self._store.move_row(last, row)
                 template_column[row] = template_column[last]
                 subject_column[row] = subject_column[last]
-                self._row_of_template[int(template_column[row])] = row
+                self._rows.assign(template_column[row : row + 1], np.asarray([row], dtype=np.int64))
                 if hnsw is not None:
                     hnsw.move_row(last, row)
             count -= 1
@@ -356,7 +355,7 @@ class GalleryIndex:
 
     def rebuild(self) -> None:
         """Rebuild the approximate structure from the stored vectors: drops HNSW tombstones and
-        retrains IVF lists for the current size (4 * sqrt(N) when ``ivf_nlist`` is None).
+        retrains IVF lists for the current size (4 or 8 * sqrt(N) when ``ivf_nlist`` is None).
         Blocks writes and searches for its duration (minutes at millions of templates)."""
         with self._lock.write():
             self._rebuild_locked()
@@ -431,18 +430,8 @@ class GalleryIndex:
         return scores, rows
 
     def _rows_of_templates(self, template_ids: np.ndarray) -> np.ndarray:
-        """Rows (same shape) int64 of the template ids, -1 stays -1; one pass, no Python loop
-        body (``map`` over the dict's C ``__getitem__``)."""
-        flat = template_ids.reshape(-1)
-        known = flat >= 0
-        rows = np.full(flat.shape[0], -1, dtype=np.int64)
-        wanted = flat[known]
-        rows[known] = np.fromiter(
-            map(self._row_of_template.__getitem__, wanted.tolist()),
-            dtype=np.int64,
-            count=wanted.shape[0],
-        )
-        return rows.reshape(template_ids.shape)
+        """Rows (same shape) int64 of the template ids, -1 stays -1."""
+        return self._rows.rows(template_ids)
 
     def identify(
         self,
@@ -562,11 +551,9 @@ class GalleryIndex:
             index._store = FloatStore(np.ascontiguousarray(snapshot.rows, dtype=np.float32))
         index._template_ids = GrowableArray(np.int64, snapshot.template_ids)
         index._subject_ids = GrowableArray(np.int64, snapshot.subject_ids)
-        index._row_of_template = dict(
-            zip(snapshot.template_ids.tolist(), range(count), strict=True)
-        )
-        if len(index._row_of_template) != count:
+        if np.unique(snapshot.template_ids).shape[0] != count:
             raise ValueError("snapshot repeats a template id")
+        index._rows.assign(snapshot.template_ids, np.arange(count, dtype=np.int64))
         index._last_template_id = snapshot.last_template_id
         if chosen.kind == "hnsw":
             index._accelerator = (

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import threading
 
+import faiss
 import numpy as np
 import pytest
 
 from biometric.templates import MODEL_TAG
+from matcher.accelerators import IvfPqAccelerator
 from matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
 from matcher.index import Candidate, GalleryIndex, IndexConfig, IndexSnapshot
 from matcher.storage import top_k
@@ -89,8 +91,9 @@ def test_approximate_kind_agrees_with_exact_search_on_the_same_data(
 
 def test_ivfpq_keeps_the_mates_exact_search_finds_among_dlib_like_templates() -> None:
     # Templates with the mean, spread and photo-to-photo noise of real dlib templates; the
-    # index is trained at its automatic size (4 sqrt(N) lists) and probes its default share.
-    count, probes = 30_000, 1_000
+    # index is trained at its automatic size (8 sqrt(N) lists, the smallest gallery that trains
+    # them) and probes its default share.
+    count, probes = 100_000, 1_000
     people = dlib_like_population(count, seed=61)
     vectors = people.samples(np.arange(count), seed=62)
     mates = people.samples(np.arange(probes), seed=63)
@@ -430,3 +433,29 @@ def test_concurrent_searches_during_adds_are_consistent() -> None:
     assert len(index) == 8_000 - 28
     _, ids = index.search(vectors[1_001:1_101], 1)
     np.testing.assert_array_equal(ids[:, 0], np.arange(1_001, 1_101))
+
+
+def test_ivfpq_split_search_returns_what_faiss_returns_for_the_same_lists() -> None:
+    # The accelerator picks lists itself and scans them as two half-queries (an odd count of
+    # lists rounds up to even); faiss's own quantizer and single-query scan must give the same
+    # candidates.
+    people = dlib_like_population(6_000, seed=71)
+    vectors = people.samples(np.arange(6_000), seed=72)
+    queries = people.samples(np.arange(40), seed=73)
+    index = GalleryIndex(IndexConfig("ivfpq", ivf_nlist=64))
+    index.add(np.arange(6_000), np.arange(6_000), vectors)
+    accelerator = index._accelerator
+    assert isinstance(accelerator, IvfPqAccelerator)
+    for nprobe, visited in ((1, 1), (7, 8), (20, 20), (63, 64), (64, 64)):
+        distances, ids = accelerator.search(queries, 30, nprobe)
+        inner = faiss.SearchParametersIVF()
+        inner.nprobe = visited
+        parameters = faiss.SearchParametersPreTransform()
+        parameters.index_params = inner
+        expected_distances, expected = accelerator._index.search(queries, 30, params=parameters)
+        # The same 30 best 4-bit distances; which of two tied candidates is kept may differ.
+        np.testing.assert_allclose(
+            np.sort(distances, axis=1), np.sort(expected_distances, axis=1), rtol=1e-5
+        )
+        overlap = np.mean([len(set(a) & set(b)) / 30 for a, b in zip(ids, expected, strict=True)])
+        assert overlap >= 0.95, (nprobe, overlap)
