@@ -17,7 +17,8 @@ Three galleries, because the answer depends on how far a mate sits from its prob
   the real-fit model's (genuine 5th percentile 0.937 against real 0.926 and real-fit 0.942), so
   mates are harder to find for exact and approximate search alike.
 
-Latency: single queries (half mated) through ``GalleryIndex.search`` (k = 10), after warm-up.
+Latency: single queries (half mated) through ``GalleryIndex.search`` (k = 10), after warm-up,
+interleaved across the probe counts in 10 rounds.
 Mate rank-1: ``--mates`` mated probes; a mate counts as lost when exact search ranks it first
 and the index does not. Baseline in the same run: exact numpy search (one sgemv per query).
 """
@@ -57,6 +58,7 @@ from matcher.template_space import shipped_space
 SIZE = 1_000_000
 LATENCY_QUERIES = 1000
 RECALL_QUERIES = 500  # recall@10 against exact top-10
+LATENCY_ROUNDS = 10  # latency is measured in rounds over all probe counts (see below)
 PROBE_FRACTIONS = (0.05, 0.075, 0.1, 0.125, 0.15, 0.2)
 
 
@@ -169,6 +171,25 @@ def _latency(search: Any, queries: np.ndarray) -> dict[str, float]:
     return latency_stats(times)
 
 
+def _interleaved_latency(
+    index: GalleryIndex, probes: list[int], queries: np.ndarray
+) -> list[dict[str, float]]:
+    """Single-query latency at each probe count, measured in rounds that visit every count in
+    turn (LATENCY_ROUNDS slices of the queries), so a burst of load on this shared machine
+    lands on all of them alike instead of on whichever was being timed."""
+    times: list[list[float]] = [[] for _ in probes]
+    for round_queries in np.array_split(queries, LATENCY_ROUNDS):
+        for position, nprobe in enumerate(probes):
+            index.reconfigure(replace(index.config, ivfpq_nprobe=nprobe))
+            for query in round_queries[: WARMUP_QUERIES // LATENCY_ROUNDS + 1]:
+                index.search(query, K)
+            for query in round_queries:
+                start = time.perf_counter()
+                index.search(query, K)
+                times[position].append((time.perf_counter() - start) * 1000.0)
+    return [latency_stats(t) for t in times]
+
+
 def _exact_single(gallery: np.ndarray) -> Any:
     def search(query: np.ndarray) -> np.ndarray:
         scores = gallery @ query
@@ -217,11 +238,11 @@ def measure_gallery(gallery: Gallery, args: argparse.Namespace) -> dict[str, Any
         path.unlink()
     log(f"{gallery.name}: built {stats.ivf_lists} lists in {build_s:.0f} s")
 
+    probes = [max(1, round(fraction * stats.ivf_lists)) for fraction in PROBE_FRACTIONS]
+    latencies = _interleaved_latency(index, probes, latency_queries)
     sweep = []
-    for fraction in PROBE_FRACTIONS:
-        nprobe = max(1, round(fraction * stats.ivf_lists))
+    for fraction, nprobe, latency in zip(PROBE_FRACTIONS, probes, latencies, strict=True):
         index.reconfigure(replace(index.config, ivfpq_nprobe=nprobe))
-        latency = _latency(lambda q: index.search(q, K), latency_queries)
         found = np.concatenate(
             [
                 index.search(gallery.mated_probes[f : f + 512], K)[1][:, 0]
