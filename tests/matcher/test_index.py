@@ -8,6 +8,7 @@ import pytest
 
 from biometric.templates import MODEL_TAG
 from matcher.accelerators import IvfPqAccelerator
+from matcher.config import IVFPQ_COARSE_DIMS
 from matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
 from matcher.index import Candidate, GalleryIndex, IndexConfig, IndexSnapshot
 from matcher.storage import top_k
@@ -446,6 +447,7 @@ def test_ivfpq_split_search_returns_what_faiss_returns_for_the_same_lists() -> N
     index.add(np.arange(6_000), np.arange(6_000), vectors)
     accelerator = index._accelerator
     assert isinstance(accelerator, IvfPqAccelerator)
+    assert accelerator._centroids.shape == (64, IVFPQ_COARSE_DIMS)  # lists in the leading dims
     for nprobe, visited in ((1, 1), (7, 8), (20, 20), (63, 64), (64, 64)):
         distances, ids = accelerator.search(queries, 30, nprobe)
         inner = faiss.SearchParametersIVF()
