@@ -50,12 +50,15 @@ IVFPQ_LISTS_PER_SQRT_N = 8  # "ivfpq" lists: 8 * sqrt(N) (8,000 at 1M, ~125 temp
 #                 level, 10 % of the gallery scanned: 4,000 lists lose 0.21 % of the mates exact
 #                 search finds, 8,000 lose 0.08 %, 16,000 0.05 %), but each visited list costs
 #                 ~1 us in faiss, and 16,000 lists at 7.5 % took 2.5 ms against 1.2 ms for 8,000
-#                 at 10 % (2 cores, 2026-11-26, benchmarks/results/latest-ivfpq-1m.md).
+#                 at 10 % (2 cores, 2026-11-27; a scratch simulation whose figures are in the
+#                 closing note of issue 6; the shipped layout is measured in
+#                 benchmarks/results/latest-ivfpq-1m.md).
 IVFPQ_PROBE_FRACTION = 0.125  # lists visited per query as a share of nlist when ivfpq_nprobe
-#                 is None. 1M, 20k mates (ivfpq-1m-20261127T000710Z): real-fit gallery 0.125 %
-#                 of exact's mates lost at 10 %, 0.075 % at 12.5 % (p99 1.6 ms), 0.035 % at
-#                 15 %; held-out identities 0.045 % at 12.5 %; the harsher dlib-like gallery
-#                 0.14 %, where the 100 re-ranked candidates, not the lists, lose the rest.
+#                 is None. 1M, 20k mates (benchmarks/results/ivfpq-1m-20261127T*): real-fit
+#                 gallery 0.125 % of exact's mates lost at 10 %, 0.075 % at 12.5 % (p99 1.6-2.8 ms
+#                 over three runs), 0.035 % at 15 %; held-out identities 0.045 % at 12.5 %; the
+#                 harsher dlib-like gallery 0.14 %, where the 100 re-ranked candidates, not the
+#                 lists, lose the rest.
 IVFPQ_QUERY_SPLIT = 2  # an "ivfpq" query scans its lists as this many half-queries, so faiss's
 #                 OpenMP threads share one query's lists (it parallelises over queries only).
 IVFPQ_TRAINING_PER_LIST = 64  # templates per list used to train lists and codebooks (a sample;

@@ -411,7 +411,7 @@ class GalleryIndex:
                 else self._config.ivf_nprobe
             )
             _, found_ids = accelerator.search(queries, fetched, nprobe)
-            found_rows = self._rows_of_templates(found_ids)
+            found_rows = self._rows.rows(found_ids)  # -1 padding stays -1
         # Exact re-check from the authoritative float store, all queries at once: one gather of
         # the (Q, F) candidate rows and one batched matrix-vector product. The store decides
         # the score; ties go to the lower row, as in exact search.
@@ -428,10 +428,6 @@ class GalleryIndex:
         scores[:, :kept] = exact.ravel()[flat].reshape(order.shape)
         rows[:, :kept] = found_rows.ravel()[flat].reshape(order.shape)  # padding stays -1
         return scores, rows
-
-    def _rows_of_templates(self, template_ids: np.ndarray) -> np.ndarray:
-        """Rows (same shape) int64 of the template ids, -1 stays -1."""
-        return self._rows.rows(template_ids)
 
     def identify(
         self,
