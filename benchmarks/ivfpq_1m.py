@@ -59,7 +59,7 @@ SIZE = 1_000_000
 LATENCY_QUERIES = 1000
 RECALL_QUERIES = 500  # recall@10 against exact top-10
 LATENCY_ROUNDS = 10  # latency is measured in rounds over all probe counts (see below)
-PROBE_FRACTIONS = (0.05, 0.075, 0.1, 0.125, 0.15, 0.2)
+PROBE_FRACTIONS = (0.1, 0.125, 0.15, 0.2, 0.25, 0.3)
 
 
 @dataclass(frozen=True)

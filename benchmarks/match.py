@@ -7,8 +7,9 @@ measured in the same run.
   method's single-query time is reported as a multiple of it.
 * Galleries grow by ``ADD_CHUNK`` templates at a time, as enrolment batches would; an "ivf"
   index therefore trains its lists on the first chunk (``nlist = 4 sqrt(chunk)``), while an
-  "ivfpq" index is rebuilt for the full size after loading (``8 sqrt(N)`` lists), as an
-  operator runs ``wajah index rebuild`` after a bulk load. Template id = subject id = row.
+  "ivfpq" index retrains its lists each time the gallery has grown 4x and is rebuilt for the
+  full size after loading (``2 sqrt(N)`` lists), as ``wajah index rebuild`` ends. Template id =
+  subject id = row.
 * Queries: half mated probes (a perturbed copy of an enrolled template, within-identity noise
   of the size measured on real photos), half non-mated draws from the same distribution.
 """
@@ -169,9 +170,9 @@ def _recall(found: np.ndarray, truth: np.ndarray, k: int) -> tuple[float, float]
 
 def _build_gallery_index(kind: IndexKind, gallery: np.ndarray) -> GalleryIndex:
     """Load in chunks as enrollment does. Inverted lists train once the gallery can fill them;
-    "ivfpq" lists are then retrained for the full size, as ``wajah index rebuild`` does after a
-    bulk load (the build time includes both). "ivf" keeps the lists of its first chunk: its
-    k-means over every template of 1M would add minutes per model."""
+    "ivfpq" lists retrain at each 4x growth and once more for the full size, as
+    ``wajah index rebuild`` does (the build time includes them all). "ivf" keeps the lists of
+    its first chunk: its k-means over every template of 1M would add minutes per model."""
     index = GalleryIndex(IndexConfig(kind=kind))
     for start in range(0, gallery.shape[0], ADD_CHUNK):
         rows = np.arange(start, min(start + ADD_CHUNK, gallery.shape[0]), dtype=np.int64)

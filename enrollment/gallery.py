@@ -51,7 +51,9 @@ class GalleryOpenReport:
 def rebuild_index(
     store: RecordStore, config: IndexConfig, model_tag: str, progress: Progress | None = None
 ) -> GalleryIndex:
-    """A fresh index holding every template of ``model_tag`` in the database."""
+    """A fresh index holding every template of ``model_tag`` in the database. Read in batches,
+    an "ivfpq" index retrains its lists as it grows (at each 4x) and once more at the end, so
+    they fit the whole gallery (seconds at a million templates)."""
     index = GalleryIndex(config, model_tag=model_tag)
     total = store.count_templates(model_tag)
     done = 0
@@ -62,6 +64,8 @@ def rebuild_index(
         done += len(batch.template_ids)
         if progress:
             progress(done, total)
+    if config.kind == "ivfpq" and index.stats().approximate_active:
+        index.rebuild()
     return index
 
 

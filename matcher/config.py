@@ -45,26 +45,29 @@ IVFPQ_COARSE_DIMS = 32  # "ivfpq" lists are clustered in the first 32 discrimina
 #                 against 16 lost at 10 % scanned, 8 against 6 at 12.5 %), better-balanced lists,
 #                 half the cost of choosing them and of training them.
 KMEANS_SEED = 1234  # faiss.Kmeans's own default, fixed here so a retrain is reproducible.
-IVFPQ_LISTS_PER_SQRT_N = 8  # "ivfpq" lists: 8 * sqrt(N) (8,000 at 1M, ~125 templates a list).
-#                 Finer lists keep more mates for the same templates scanned (1M real-fit, coarse
-#                 level, 10 % of the gallery scanned: 4,000 lists lose 0.21 % of the mates exact
-#                 search finds, 8,000 lose 0.08 %, 16,000 0.05 %), but each visited list costs
-#                 ~1 us in faiss, and 16,000 lists at 7.5 % took 2.5 ms against 1.2 ms for 8,000
-#                 at 10 % (2 cores, 2026-11-27; a scratch simulation whose figures are in the
-#                 closing note of issue 6; the shipped layout is measured in
-#                 benchmarks/results/latest-ivfpq-1m.md).
-IVFPQ_PROBE_FRACTION = 0.125  # lists visited per query as a share of nlist when ivfpq_nprobe
-#                 is None. 1M, 20k mates (benchmarks/results/ivfpq-1m-20261127T*): real-fit
-#                 gallery 0.125 % of exact's mates lost at 10 %, 0.075 % at 12.5 % (p99 1.6-2.8 ms
-#                 over three runs), 0.035 % at 15 %; held-out identities 0.045 % at 12.5 %; the
-#                 harsher dlib-like gallery 0.14 %, where the 100 re-ranked candidates, not the
-#                 lists, lose the rest.
-IVFPQ_QUERY_SPLIT = 2  # an "ivfpq" query scans its lists as this many half-queries, so faiss's
-#                 OpenMP threads share one query's lists (it parallelises over queries only).
+IVFPQ_LISTS_PER_SQRT_N = 2  # "ivfpq" lists: 2 * sqrt(N) (2,000 at 1M, ~500 templates a list).
+#                 In faiss's fast-scan a visited list costs ~0.7 us whatever its length, a code
+#                 ~1.6 ns (1M, 1 core: 1,000 lists of 125 codes 0.9 ms, where one flat scan of the
+#                 same 127k codes takes 0.2 ms), so fewer, longer lists win even though finer
+#                 lists keep more mates per template scanned. 1M real-fit gallery, 20k mates,
+#                 this code path (2 cores, 2026-11-27; a scratch run interleaving the layouts on
+#                 one saved gallery, figures in the issue 6 note): 8,000 lists / 1,000 visited
+#                 p50 0.91 ms, 14 mates lost; 2,000 / 400 p50 0.70 ms, 6 lost; 1,000 / 200
+#                 0.64 ms, 14 lost; dlib-like gallery 14, 9 and 21 lost. The shipped layout is
+#                 measured in benchmarks/results/latest-ivfpq-1m.md.
+IVFPQ_RETRAIN_GROWTH = 2  # automatic "ivfpq" lists are retrained once 2 * sqrt(N) reaches this
+#                 many times the lists held (the gallery has grown 4x since they were trained).
+IVFPQ_PROBE_FRACTION = 0.25  # lists visited per query as a share of nlist when ivfpq_nprobe
+#                 is None (500 of 2,000 at 1M). See benchmarks/results/latest-ivfpq-1m.md for
+#                 the sweep of shares on three galleries.
+IVFPQ_QUERY_SPLIT = 2  # an "ivfpq" query scans its lists as this many part-queries, so faiss's
+#                 OpenMP threads share one query's lists (it parallelises over queries only):
+#                 1M, 400 of 2,000 lists, 2 cores: 0.88 ms whole, 0.54 ms split.
 IVFPQ_TRAINING_PER_LIST = 64  # templates per list used to train lists and codebooks (a sample;
-#                 every template is still added): 512k at 8,000 lists.
+#                 every template is still added): 128k at 2,000 lists.
 RERANK_CANDIDATES = 100  # candidates of an approximate kind re-scored exactly from the stored
-#                       float vectors before the top k are kept.
+#                       float vectors before the top k are kept ("ivfpq": this many from each
+#                       part-query, so up to 2x; see IvfPqAccelerator.search).
 SQ8_VALUE_RANGE = (-1.0, 1.0)  # every component of a unit vector lies in [-1, 1]: a fixed range
 #                       needs no training data and never clips. Step 2/255; score error std
 #                       ~0.0023 for a unit query (uniform quantisation error, step/sqrt(12)).
@@ -91,20 +94,22 @@ class IndexConfig:
         ``IVF_MIN_POINTS_PER_LIST * nlist`` templates, exact search before that;
         ``"ivfpq"`` inverted lists of 16-byte PQ codes in the discriminant space of the
         model's templates (``matcher/template_space.py``), trained like "ivf" (with
-        ``8 * sqrt(N)`` lists); the approximate kind for large galleries (1M: p99 ~1-2 ms,
-        ~0.1 % of the mates exact search finds lost);
+        ``2 * sqrt(N)`` lists, retrained as the gallery grows 4x); the approximate kind for
+        large galleries (1M: p50 ~0.8-1.0 ms, under 0.1 % of the mates exact search finds
+        lost);
         keeps the float vectors for re-scoring, so it needs ~540 bytes a template;
         ``"sq8"`` exhaustive search over 8-bit scalar-quantised codes (128 bytes a template,
         10M templates in ~1.3 GB of codes plus ids), no float copy is kept.
     hnsw_m, hnsw_ef_construction: graph structure (fixed once built).
     hnsw_ef_search: HNSW search breadth (runtime; raised to the number of candidates).
-    ivf_nlist: number of inverted lists; ``None`` = ``4 * sqrt(N)`` ("ivf") or ``8 * sqrt(N)``
+    ivf_nlist: number of inverted lists; ``None`` = ``4 * sqrt(N)`` ("ivf") or ``2 * sqrt(N)``
         ("ivfpq") at training time.
     ivf_nprobe: lists visited per query (runtime), kind "ivf".
     ivfpq_nprobe: lists visited per query (runtime), kind "ivfpq"; ``None`` =
         ``IVFPQ_PROBE_FRACTION`` of the lists.
     rerank_candidates: for "hnsw", "ivf" and "ivfpq", how many candidates are fetched and re-scored
-        exactly from the stored float vectors (at least k are always fetched).
+        exactly from the stored float vectors (at least k are always fetched; "ivfpq" fetches
+        this many from each of its part-queries).
 
     Structural fields (kind, hnsw_m, hnsw_ef_construction, ivf_nlist; nlist serves "ivfpq"
     too) must match a saved index;
@@ -152,7 +157,7 @@ class IndexConfig:
 
 
 def automatic_nlist(count: int, kind: IndexKind = "ivf") -> int:
-    """Inverted lists for ``count`` templates: 4 * sqrt(N) ("ivf"), 8 * sqrt(N) ("ivfpq")."""
+    """Inverted lists for ``count`` templates: 4 * sqrt(N) ("ivf"), 2 * sqrt(N) ("ivfpq")."""
     per_sqrt = IVFPQ_LISTS_PER_SQRT_N if kind == "ivfpq" else IVF_LISTS_PER_SQRT_N
     return max(1, round(per_sqrt * math.sqrt(count)))
 

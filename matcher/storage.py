@@ -162,6 +162,8 @@ class TemplateRows:
         ids = np.asarray(template_ids, dtype=np.int64)
         if self._dense is not None:
             inside = (ids >= 0) & (ids < self._dense.shape[0])
+            if inside.all():  # the common case (a full candidate list): one gather
+                return self._dense[ids]
             return np.where(inside, self._dense[np.where(inside, ids, 0)], -1)
         flat = ids.reshape(-1).tolist()
         get = self._sparse.get

@@ -5,16 +5,19 @@ import json
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from biometric.templates import MODEL_TAG, Template, normalise
-from enrollment.gallery import GalleryKeeper
-from enrollment.store import RecordStore, open_record_store
+from enrollment.gallery import GalleryKeeper, rebuild_index
+from enrollment.store import RecordStore, TemplateBatch, open_record_store
+from matcher.config import automatic_nlist
 from matcher.index import GalleryIndex, IndexConfig
 from matcher.persistence import load_index, save_index
+from tests.matcher.synthetic import dlib_like_population
 
 CHIP = np.zeros((150, 150, 3), dtype=np.uint8)
 
@@ -290,3 +293,36 @@ def test_an_ivfpq_gallery_trains_from_the_database_survives_a_reopen_and_forgets
     _, found = third.index.search(erased, 5)
     assert not np.isin(found, erased_ids).any()
     assert_matches_database(third.index, store)
+
+
+class _BatchedTemplates:
+    """The two reads rebuild_index makes of a RecordStore, over templates held in memory."""
+
+    def __init__(self, vectors: np.ndarray, batch: int) -> None:
+        self._vectors = vectors
+        self._batch = batch
+
+    def count_templates(self, model_tag: str) -> int:
+        return len(self._vectors)
+
+    def iter_templates(self, model_tag: str) -> Iterator[TemplateBatch]:
+        for start in range(0, len(self._vectors), self._batch):
+            ids = np.arange(start, min(start + self._batch, len(self._vectors)), dtype=np.int64)
+            yield TemplateBatch(ids + 1, ids + 1, self._vectors[ids])
+
+
+def test_a_rebuilt_ivfpq_index_has_lists_for_the_whole_gallery() -> None:
+    # The database is read 10,000 templates at a time; the lists the index trained on the
+    # first batches are replaced by lists sized for all of it (2 sqrt(N)).
+    vectors = dlib_like_population(30_000, seed=5).samples(np.arange(30_000), seed=6)
+    seen: list[tuple[int, int]] = []
+    index = rebuild_index(
+        cast(RecordStore, _BatchedTemplates(vectors, 10_000)),
+        IndexConfig("ivfpq"),
+        MODEL_TAG,
+        lambda done, total: seen.append((done, total)),
+    )
+    assert len(index) == 30_000 and seen[-1] == (30_000, 30_000)
+    assert index.stats().ivf_lists == automatic_nlist(30_000, "ivfpq") == 346
+    _, ids = index.search(vectors[::300], 1)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(1, 30_001, 300))

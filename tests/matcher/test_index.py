@@ -92,8 +92,7 @@ def test_approximate_kind_agrees_with_exact_search_on_the_same_data(
 
 def test_ivfpq_keeps_the_mates_exact_search_finds_among_dlib_like_templates() -> None:
     # Templates with the mean, spread and photo-to-photo noise of real dlib templates; the
-    # index is trained at its automatic size (8 sqrt(N) lists, the smallest gallery that trains
-    # them) and probes its default share.
+    # index is trained with its automatic lists (2 sqrt(N)) and probes its default share.
     count, probes = 100_000, 1_000
     people = dlib_like_population(count, seed=61)
     vectors = people.samples(np.arange(count), seed=62)
@@ -108,6 +107,36 @@ def test_ivfpq_keeps_the_mates_exact_search_finds_among_dlib_like_templates() ->
     assert found_by_exact.mean() > 0.9  # the test data is not trivially easy either
     lost = int(np.count_nonzero(found_by_exact & (ids[:, 0] != np.arange(probes))))
     assert lost <= 0.01 * found_by_exact.sum(), f"{lost} mates lost"
+
+
+def test_automatic_ivfpq_lists_are_retrained_as_the_gallery_grows() -> None:
+    # Enrolled (or rebuilt) in batches, the gallery trains its lists once it can fill them
+    # (39 templates a list, 2 sqrt(N) lists: from ~7,800 templates) and retrains them for the
+    # current size once 2 sqrt(N) has doubled, so lists trained small do not end up holding
+    # ever more templates each. Lists the operator fixed are kept.
+    count, batch = 50_000, 5_000
+    people = dlib_like_population(count, seed=81)
+    vectors = people.samples(np.arange(count), seed=82)
+    automatic, fixed = (
+        GalleryIndex(IndexConfig("ivfpq")),
+        GalleryIndex(IndexConfig("ivfpq", ivf_nlist=64)),
+    )
+    lists, fixed_lists = [], []
+    for start in range(0, count, batch):
+        rows = np.arange(start, start + batch)
+        automatic.add(rows, rows, vectors[rows])
+        fixed.add(rows, rows, vectors[rows])
+        lists.append(automatic.stats().ivf_lists)
+        fixed_lists.append(fixed.stats().ivf_lists)
+    assert lists == [0, 200, 200, 200, 200, 200, 200, 400, 400, 400]
+    assert fixed_lists == [64] * 10
+    # The retrained lists hold every template, the ones added before the retrain included.
+    probes = people.samples(np.arange(0, count, 100), seed=83)
+    _, ids = automatic.search(probes, 1)
+    assert np.mean(ids[:, 0] == np.arange(0, count, 100)) > 0.9
+    automatic.remove_templates(np.arange(0, count, 100))
+    _, ids = automatic.search(probes, 1)
+    assert not np.isin(ids[:, 0], np.arange(0, count, 100)).any()
 
 
 @pytest.mark.parametrize("kind", ["flat", *sorted(APPROXIMATE_CONFIGS)])
@@ -353,6 +382,13 @@ def test_duplicate_ids_and_bad_vectors_are_refused_and_nothing_is_added() -> Non
     assert len(index) == 2 and not index.contains(3)
     with pytest.raises(ValueError, match="L2-normalised"):
         index.add(np.array([4]), np.array([1]), vectors[:1] * 2)
+    for bad in (np.nan, np.inf, -np.inf):  # a NaN norm must fail the unit-norm test, too
+        broken = vectors[:1].copy()
+        broken[0, 5] = bad
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            index.add(np.array([4]), np.array([1]), broken)
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            index.search(broken[0], 1)
     with pytest.raises(ValueError, match="shape"):
         index.add(np.array([4]), np.array([1]), np.zeros((1, 64), np.float32))
     with pytest.raises(ValueError, match="same length"):
@@ -438,8 +474,8 @@ def test_concurrent_searches_during_adds_are_consistent() -> None:
 
 def test_ivfpq_split_search_returns_what_faiss_returns_for_the_same_lists() -> None:
     # The accelerator picks lists itself and scans them as two half-queries (an odd count of
-    # lists rounds up to even); faiss's own quantizer and single-query scan must give the same
-    # candidates.
+    # lists rounds up to even), each returning its own best 30 unmerged; the best 30 of those
+    # must be the 30 that faiss's own quantizer and single-query scan return.
     people = dlib_like_population(6_000, seed=71)
     vectors = people.samples(np.arange(6_000), seed=72)
     queries = people.samples(np.arange(40), seed=73)
@@ -448,8 +484,14 @@ def test_ivfpq_split_search_returns_what_faiss_returns_for_the_same_lists() -> N
     accelerator = index._accelerator
     assert isinstance(accelerator, IvfPqAccelerator)
     assert accelerator._centroids.shape == (64, IVFPQ_COARSE_DIMS)  # lists in the leading dims
-    for nprobe, visited in ((1, 1), (7, 8), (20, 20), (63, 64), (64, 64)):
+    for nprobe, visited, parts in ((1, 1, 1), (7, 8, 2), (20, 20, 2), (63, 64, 2), (64, 64, 2)):
         distances, ids = accelerator.search(queries, 30, nprobe)
+        assert distances.shape == ids.shape == (40, 30 * parts)
+        for found in ids:  # the halves scan different lists: no template comes back twice
+            assert len(set(found[found >= 0].tolist())) == np.count_nonzero(found >= 0)
+        best = np.argsort(distances, axis=1, kind="stable")[:, :30]
+        distances = np.take_along_axis(distances, best, axis=1)
+        ids = np.take_along_axis(ids, best, axis=1)
         inner = faiss.SearchParametersIVF()
         inner.nprobe = visited
         parameters = faiss.SearchParametersPreTransform()
