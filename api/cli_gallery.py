@@ -393,7 +393,7 @@ index_app = typer.Typer(
 
 @index_app.command("rebuild")
 def index_rebuild(json_output: JsonOption = False) -> None:
-    """Rebuild the index from the database and save it."""
+    """Rebuild the index from the database (ivfpq lists retrained for its size) and save it."""
 
     def body() -> Exit:
         start = dt.datetime.now()
