@@ -111,7 +111,8 @@ class IndexNotSealed(IndexFileError):
 
 
 def _sections(snapshot: IndexSnapshot) -> list[tuple[str, np.ndarray]]:
-    rows_dtype = "|u1" if snapshot.config.kind == "sq8" else "<f4"
+    # Float templates, or the 8-bit codes of a store that keeps no floats ("sq8").
+    rows_dtype = "|u1" if snapshot.rows.dtype == np.uint8 else "<f4"
     arrays = {
         "template_ids": snapshot.template_ids,
         "subject_ids": snapshot.subject_ids,
