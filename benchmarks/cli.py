@@ -1,8 +1,13 @@
-"""``wajah bench ...``: the benchmarks for operations (code in ``benchmarks/``).
+"""``wajah bench ...``: the benchmarks for operations, a plug-in of the ``wajah`` command.
 
 Every subcommand writes JSON, Markdown and PNG files (timestamped, plus ``latest-<name>.*``) to
 ``--out`` (default ``benchmarks/results``), shows progress on stderr, and with ``--json`` prints
-the JSON document on stdout. Register with ``app.add_typer(bench_app, name="bench")``.
+the JSON document on stdout.
+
+``benchmarks`` is the top layer: it may call the api (the ``api`` benchmark starts the real
+service), the api never imports it. So the command is not registered by ``api.cli``: the
+package's metadata names :func:`register` in the ``wajah.commands`` entry-point group
+(``pyproject.toml``), which ``api.cli`` reads at start-up.
 """
 
 from __future__ import annotations
@@ -371,3 +376,8 @@ def api_command(
         )
         outcome = run_api_load(options, step, count)
     _finish(context, out, outcome, "Wajah HTTP API load benchmark", as_json)
+
+
+def register(app: typer.Typer) -> None:
+    """The ``wajah.commands`` entry point: adds ``wajah bench`` to the ``wajah`` command."""
+    app.add_typer(bench_app, name="bench")
