@@ -199,17 +199,12 @@ def _real_templates(
     faces_dir: Path, cache_dir: Path, wanted: int, count: Callable[[int, int], None]
 ) -> tuple[np.ndarray, list[str]]:
     """Templates of LFW photos: every one already in the cache, else the first ``wanted``."""
-    from benchmarks.acquisition import acquire, file_sha256, load_cached
+    from benchmarks.acquisition import acquire
+    from benchmarks.studies import cached_templates
     from biometric.datasets import list_labeled_photos
 
     photos = list_labeled_photos(faces_dir / "lfw_deepfunneled")
-    vectors: list[np.ndarray] = []
-    identities: list[str] = []
-    for photo in photos:
-        cached = load_cached(cache_dir, file_sha256(photo.path))
-        if cached is not None and cached.template is not None:
-            vectors.append(np.asarray(cached.template, dtype=np.float32))
-            identities.append(photo.identity)
+    vectors, identities = cached_templates(photos, cache_dir)
     if len(vectors) < min(wanted, 200):
         run = acquire([p.path for p in photos[:wanted]], cache_dir, 2, count)
         vectors, identities = [], []
