@@ -25,8 +25,8 @@ Approximate kinds ("hnsw", "ivf", "ivfpq") re-score their candidates exactly fro
 store for all queries at once (one gather, one batched matrix-vector product, one lexsort). HNSW
 answers in rows (no id lookup); the inverted-list kinds answer in template ids, mapped to rows in
 one ``map`` over the dict.
-Measured at 1M (2 cores, 100 candidates, one query): 50 us against 100 us for the former
-per-query loop with per-candidate dict lookups.
+Measured at 1M (2 cores, 100 candidates, one query): 50 us, against 100 us for a per-query
+loop with per-candidate dict lookups.
 
 Thread safety: one instance is safe to share. Searches run concurrently (FAISS and numpy release
 the GIL); writes (add, remove, rebuild) are serialised by a writer-preferring readers-writer lock
