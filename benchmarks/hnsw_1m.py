@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,18 @@ def index_path(given: str | None, m: int, efc: int) -> Path:
     return Path(given) if given else Path(str(DEFAULT_INDEX_PATH).format(m=m, efc=efc))
 
 
+def add_in_chunks(
+    index: GalleryIndex, gallery: np.ndarray, progress: Callable[[int], None] | None = None
+) -> None:
+    """Add ``gallery`` (N, 128) as an enrolment would, ``ADD_CHUNK`` rows at a time (template id
+    = subject id = row); ``progress(rows added so far)`` after each chunk."""
+    for first in range(0, gallery.shape[0], ADD_CHUNK):
+        rows = np.arange(first, min(first + ADD_CHUNK, gallery.shape[0]), dtype=np.int64)
+        index.add(rows, rows, gallery[rows])
+        if progress is not None:
+            progress(first + rows.shape[0])
+
+
 def build(args: argparse.Namespace) -> None:
     faiss.omp_set_num_threads(args.threads)
     model, real_count = real_fit_model(Path(args.faces_dir))
@@ -89,12 +102,12 @@ def build(args: argparse.Namespace) -> None:
     rss_before = rss_bytes()
     index = GalleryIndex(config)
     start = time.perf_counter()
-    for first in range(0, SIZE, ADD_CHUNK):
-        rows = np.arange(first, min(first + ADD_CHUNK, SIZE), dtype=np.int64)
-        index.add(rows, rows, gallery[rows])
+
+    def progress(done: int) -> None:
         elapsed = time.perf_counter() - start
-        done = first + rows.shape[0]
         log(f"built {done:,}/{SIZE:,} in {elapsed:.0f} s (eta {elapsed * (SIZE / done - 1):.0f} s)")
+
+    add_in_chunks(index, gallery, progress)
     build_s = time.perf_counter() - start
     rss_after = rss_bytes()
     target = index_path(args.index_path, args.m, args.efc)
@@ -169,9 +182,7 @@ def measure_ivf(
         config = IndexConfig(kind="ivf", ivf_nlist=nlist)
         index = GalleryIndex(config)
         start = time.perf_counter()
-        for first in range(0, SIZE, ADD_CHUNK):
-            rows = np.arange(first, min(first + ADD_CHUNK, SIZE), dtype=np.int64)
-            index.add(rows, rows, gallery[rows])
+        add_in_chunks(index, gallery)
         build_s = time.perf_counter() - start
         stats = index.stats()
         log(f"ivf {nlist} lists built in {build_s:.0f} s")
