@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -194,11 +196,25 @@ def problem_for(error: Exception) -> Problem:
         )
     if isinstance(error, StarletteHTTPException):
         return _http_problem(error)
+    if isinstance(error, RecursionError) and _raised_by_json_decoder(error):
+        # A body nested deeper than Python's recursion limit ([[[[...]]]] 100,000 deep): the
+        # caller's mistake, wherever the body was parsed (our readers or FastAPI's).
+        return Problem(
+            PROBLEM_TYPES["invalid-request"],
+            "the JSON body is nested too deeply",
+            {},
+            {"errors": [{"loc": ["body"], "msg": "nested too deeply", "type": "value_error"}]},
+        )
     for kind, slug in _DOMAIN_PROBLEMS:
         if isinstance(error, kind):
             detail = str(error) if isinstance(error, _SAFE_DETAIL) else slug
             return Problem(PROBLEM_TYPES[slug], detail or slug, *_extras(error))
     return Problem(PROBLEM_TYPES["internal-error"], "an internal error occurred", {}, {})
+
+
+def _raised_by_json_decoder(error: BaseException) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).parts[-2:] == ("json", "decoder.py")
 
 
 def _extras(error: Exception) -> tuple[dict[str, str], dict[str, Any]]:
