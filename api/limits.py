@@ -151,14 +151,21 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _UploadTooSlow(Exception):
+    pass
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413 ``payload-too-large``: at once when
     Content-Length says so, otherwise as soon as the streamed bytes pass the limit (chunked
-    uploads), so an oversized body is never held in memory."""
+    uploads), so an oversized body is never held in memory. A body that has not arrived in
+    full within ``upload_timeout_s`` of the request's start is answered 408
+    ``request-timeout`` (a slow-loris client trickling bytes)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_timeout_s: float = 180.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_timeout_s = upload_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,18 +173,27 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, self._too_large())
             return
         received = 0
         started = False
+        body_done = False
+        deadline = time.monotonic() + self.upload_timeout_s
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                return await receive()  # waiting for a disconnect: no deadline
+            try:
+                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise _UploadTooSlow from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise _BodyTooLarge
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -191,16 +207,28 @@ class BodyLimitMiddleware:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        problem = problem_for(
-            ApiProblem(
-                "payload-too-large",
-                f"the request body is larger than {self.max_bytes} bytes",
-                extensions={"limit": self.max_bytes},
+            await self._refuse(scope, send, self._too_large())
+        except _UploadTooSlow:
+            if started:
+                raise
+            await self._refuse(
+                scope,
+                send,
+                ApiProblem(
+                    "request-timeout",
+                    f"the request body did not arrive within {self.upload_timeout_s:g} s",
+                ),
             )
+
+    def _too_large(self) -> ApiProblem:
+        return ApiProblem(
+            "payload-too-large",
+            f"the request body is larger than {self.max_bytes} bytes",
+            extensions={"limit": self.max_bytes},
         )
+
+    async def _refuse(self, scope: Scope, send: Send, refusal: ApiProblem) -> None:
+        problem = problem_for(refusal)
         state = scope.setdefault("state", {})
         state["problem_slug"] = problem.type.slug
         response = problem_response(

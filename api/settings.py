@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # little above max_image_bytes so that a base64 or multipart envelope around the largest
     # accepted image still fits.
     max_request_bytes: int = 16 * 1024 * 1024
+    # A request body must arrive within this (408 `request-timeout` otherwise), so a client
+    # trickling bytes cannot hold a connection and its memory: 16 MB at 1 Mbit/s takes 134 s.
+    upload_timeout_s: float = 180.0
     # A face request taking longer than this answers 503 `timeout`.
     request_timeout_s: float = 30.0
     # Requests per API key per minute (token bucket; bursts up to the same number).

@@ -203,6 +203,7 @@ _STATUS_DESCRIPTIONS: Final = {
     403: "forbidden: the key's role may not do this",
     404: "subject-not-found, sample-not-found, review-not-found, key-not-found or not-found",
     405: "method-not-allowed",
+    408: "request-timeout: the body arrived too slowly",
     409: "subject-exists, subject-not-active, subject-not-enrolled or review-already-resolved",
     413: "payload-too-large or image-too-large",
     415: "unsupported-image-format",
