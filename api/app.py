@@ -38,7 +38,7 @@ from api.auth import Caller
 from api.console import mount_console
 from api.errors import install_error_handlers, respond
 from api.headers import security_headers
-from api.limits import BodyLimitMiddleware, FailedVerifications, RateLimiter
+from api.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
 from api.logs import request_id_var
 from api.metrics import UNMATCHED_ROUTE, ApiMetrics
 from api.routes import ROUTERS
@@ -166,8 +166,10 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.failed_verifications = FailedVerifications(
-        settings.failed_verify_limit, settings.failed_verify_window_s
+    app.state.failed_verifications = VerificationLockout(
+        settings.failed_verify_limit,
+        settings.failed_verify_subject_limit,
+        settings.failed_verify_window_s,
     )
     app.state.readiness = startup.readiness
     for router in ROUTERS:

@@ -68,7 +68,10 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 600
     # Failed 1:1 verifications in a row for one subject before it is locked out for the rest
     # of the window (an impostor trying photo after photo); a match resets the count.
+    # The count is per counter (API key): one station can lock only itself out for a subject.
+    # Across stations the subject locks at failed_verify_subject_limit.
     failed_verify_limit: int = 5
+    failed_verify_subject_limit: int = 15
     failed_verify_window_s: float = 300.0
 
     @property
