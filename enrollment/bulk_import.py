@@ -42,8 +42,6 @@ import csv
 import datetime as dt
 import hashlib
 import logging
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,7 +50,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Final
+from typing import Final, TextIO
 
 from biometric.datasets import IMAGE_SUFFIXES
 from biometric.engine import ProcessedImage
@@ -64,9 +62,11 @@ from biometric.errors import (
     WajahInputError,
 )
 from biometric.quality import PROFILES, QualityProfile
-from enrollment.db import CaptureSource
+from enrollment.atomic_files import write_text_atomically
 from enrollment.errors import SubjectNotFound
+from enrollment.records import CaptureSource
 from enrollment.service import EnrollmentOutcome, EnrollmentStatus, IdentityService
+from enrollment.structured_log import log_event
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -356,10 +356,7 @@ def run_import(
         workers=pool.config.workers,
         profile=quality_profile.name,
     )
-    logger.info(
-        '{"event": "import_finished", %s}',
-        ", ".join(f'"{key}": {value}' for key, value in sorted(summary.counts.items())),
-    )
+    log_event(logger, "import_finished", **dict(sorted(summary.counts.items())))
     return ImportResult(final_rows, summary)
 
 
@@ -507,20 +504,11 @@ def report_record(row: ImportRow) -> dict[str, str]:
 
 def write_report(rows: Iterable[ImportRow], path: Path) -> Path:
     """Write the report CSV atomically (temporary file, fsync, rename); returns ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(report_record(row))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+
+    def write(handle: TextIO) -> None:
+        writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(report_record(row))
+
+    return write_text_atomically(path, write, newline="")

@@ -24,9 +24,9 @@ from biometric.engine import ProcessedImage
 from biometric.errors import NoFaceFound
 from biometric.pool import EnginePool
 from biometric.quality import PROFILES, QualityProfile, QualityReport
-from enrollment.db import CaptureSource, ReviewResolution, SubjectStatus
 from enrollment.errors import SubjectNotActive
 from enrollment.gallery import GalleryKeeper
+from enrollment.records import CaptureSource, ReviewResolution, SubjectStatus
 from enrollment.store import (
     UNSET,
     RecordStore,

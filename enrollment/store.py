@@ -15,41 +15,29 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import logging
 import math
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final
 
-import cv2
 import numpy as np
 from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from biometric.templates import CHIP_SIZE_PX, TEMPLATE_DIM, Template
+from biometric.templates import Template
+from enrollment.clock import elapsed_ms, utcnow
 from enrollment.crypto import RecordCipher, load_or_create_key
 from enrollment.db import (
     ACTOR_MAX,
-    DOCUMENT_NUMBER_MAX,
-    FULL_NAME_MAX,
-    MODEL_TAG_MAX,
     STATION_MAX,
-    SUBJECT_REF_MAX,
-    CaptureSource,
     FaceSample,
     Meta,
     Review,
-    ReviewResolution,
-    ReviewStatus,
     Subject,
     SubjectIdentity,
-    SubjectStatus,
     TemplateRow,
     create_database_engine,
     session_factory,
@@ -58,7 +46,6 @@ from enrollment.db import (
 from enrollment.errors import (
     EncryptionKeyError,
     InvalidSubjectData,
-    RecordDecryptionError,
     ReviewAlreadyResolved,
     ReviewNotFound,
     SampleNotFound,
@@ -66,6 +53,45 @@ from enrollment.errors import (
     SubjectNotFound,
 )
 from enrollment.migrations import upgrade_database
+from enrollment.records import (
+    UNSET,
+    CaptureSource,
+    MovedSamples,
+    ReviewCandidate,
+    ReviewRecord,
+    ReviewResolution,
+    ReviewStatus,
+    SampleRecord,
+    StoredTemplate,
+    SubjectRecord,
+    SubjectStatus,
+    TemplateBatch,
+    Unset,
+)
+from enrollment.sealing import (
+    chip_associated,
+    decode_chip,
+    encode_chip,
+    image_associated,
+    open_templates,
+    read_only_vector,
+    template_associated,
+    template_plaintext,
+)
+from enrollment.structured_log import log_event
+from enrollment.validation import (
+    check_page,
+    clean_aware_utc,
+    clean_date_of_birth,
+    clean_document_number,
+    clean_full_name,
+    clean_nationality,
+    clean_quality_report,
+    clean_sha256,
+    clean_subject_ref,
+    clean_text,
+    parse_choice,
+)
 
 __all__ = [
     "UNSET",
@@ -88,101 +114,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 KEY_CHECK_META_KEY: Final = "key_check"
-TEMPLATE_DTYPE: Final = np.dtype("<f4")  # stored as float32 little-endian, 512 bytes
-TEMPLATE_BYTES: Final = TEMPLATE_DIM * TEMPLATE_DTYPE.itemsize
-UNIT_NORM_TOLERANCE: Final = 1e-3  # float32 rounding of a normalised 128-d vector is ~1e-7
-MAX_PAGE_SIZE: Final = 1000
-EARLIEST_DATE_OF_BIRTH: Final = dt.date(1900, 1, 1)
-_NATIONALITY_PATTERN: Final = re.compile(r"[A-Z]{3}")  # ISO 3166-1 alpha-3
-_SHA256_PATTERN: Final = re.compile(r"[0-9a-f]{64}")
-_CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class Unset(Enum):
-    """Marks a field that a partial update leaves alone (``None`` means "clear it")."""
-
-    UNSET = "unset"
-
-
-UNSET: Final = Unset.UNSET
-
-
-@dataclass(frozen=True)
-class SubjectRecord:
-    """A subject with its identity. Names, birth date and document number stay out of repr
-    so that an accidental log line does not leak them."""
-
-    id: int
-    subject_ref: str
-    status: SubjectStatus
-    full_name: str = field(repr=False)
-    date_of_birth: dt.date | None = field(repr=False)
-    nationality: str | None
-    document_number: str | None = field(repr=False)
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    sample_count: int
-
-
-@dataclass(frozen=True)
-class SampleRecord:
-    id: int
-    subject_id: int
-    capture_source: CaptureSource
-    quality: Mapping[str, Any]  # the quality report, as stored (JSON types)
-    image_sha256: str  # of the image bytes as received
-    has_image: bool  # whether the original image is kept
-    station: str
-    captured_at: dt.datetime
-
-
-@dataclass(frozen=True, eq=False)
-class StoredTemplate:
-    template_id: int  # also the FAISS id
-    subject_id: int
-    sample_id: int
-    model_tag: str
-    vector: np.ndarray = field(repr=False)  # (128,) float32, L2-normalised, read-only
-
-    def as_template(self) -> Template:
-        return Template(vector=self.vector, model_tag=self.model_tag)
-
-
-class TemplateBatch(NamedTuple):
-    """One batch of :meth:`RecordStore.iter_templates`, in ascending template id."""
-
-    template_ids: np.ndarray  # (N,) int64
-    subject_ids: np.ndarray  # (N,) int64
-    vectors: np.ndarray  # (N, 128) float32, L2-normalised
-
-
-@dataclass(frozen=True)
-class ReviewCandidate:
-    subject_id: int
-    subject_ref: str | None  # None once that subject has been erased
-    score: float  # similarity that raised the case
-
-
-@dataclass(frozen=True)
-class ReviewRecord:
-    id: int
-    subject_id: int | None  # the new enrollment (pending_review while open); None once erased
-    subject_ref: str | None  # its reference; None once erased
-    candidates: tuple[ReviewCandidate, ...]
-    status: ReviewStatus
-    resolution: ReviewResolution | None
-    resolved_by: str | None
-    comment: str | None = field(repr=False)
-    created_at: dt.datetime
-    resolved_at: dt.datetime | None
-
-
-@dataclass(frozen=True, eq=False)
-class MovedSamples:
-    """What :meth:`RecordStore.move_samples` re-linked; the index must follow."""
-
-    sample_ids: tuple[int, ...]
-    template_ids: np.ndarray  # (N,) int64, now belonging to the target subject
 
 
 def open_record_store(database_url: str, key_b64: str | None, key_file: Path) -> RecordStore:
@@ -270,15 +201,15 @@ class RecordStore:
         status: SubjectStatus | str = SubjectStatus.ACTIVE,
     ) -> SubjectRecord:
         """A new subject with its identity; :class:`SubjectAlreadyExists` for a used ref."""
-        ref = _clean_subject_ref(subject_ref)
+        ref = clean_subject_ref(subject_ref)
         identity = SubjectIdentity(
-            full_name=_clean_full_name(full_name),
-            date_of_birth=_clean_date_of_birth(date_of_birth),
-            nationality=_clean_nationality(nationality),
-            document_number=_clean_document_number(document_number),
+            full_name=clean_full_name(full_name),
+            date_of_birth=clean_date_of_birth(date_of_birth),
+            nationality=clean_nationality(nationality),
+            document_number=clean_document_number(document_number),
         )
-        subject_status = _parse(SubjectStatus, status, "status")
-        now = _utcnow()
+        subject_status = parse_choice(SubjectStatus, status, "status")
+        now = utcnow()
         try:
             with self._write_sessions.begin() as session:
                 if session.execute(select(Subject.id).where(Subject.subject_ref == ref)).first():
@@ -324,12 +255,12 @@ class RecordStore:
         ``name_contains`` is a case-insensitive substring match (ASCII case folding only on
         SQLite, whose ``lower()`` leaves other letters alone).
         """
-        _check_page(offset, limit)
+        check_page(offset, limit)
         conditions: list[Any] = []
         if status is not None:
-            conditions.append(Subject.status == _parse(SubjectStatus, status, "status").value)
+            conditions.append(Subject.status == parse_choice(SubjectStatus, status, "status").value)
         if nationality is not None:
-            conditions.append(SubjectIdentity.nationality == _clean_nationality(nationality))
+            conditions.append(SubjectIdentity.nationality == clean_nationality(nationality))
         if name_contains:
             conditions.append(
                 func.lower(SubjectIdentity.full_name).contains(
@@ -360,13 +291,13 @@ class RecordStore:
         """Change the given identity fields; ``None`` clears an optional field."""
         changes: dict[str, Any] = {}
         if not isinstance(full_name, Unset):
-            changes["full_name"] = _clean_full_name(full_name)
+            changes["full_name"] = clean_full_name(full_name)
         if not isinstance(date_of_birth, Unset):
-            changes["date_of_birth"] = _clean_date_of_birth(date_of_birth)
+            changes["date_of_birth"] = clean_date_of_birth(date_of_birth)
         if not isinstance(nationality, Unset):
-            changes["nationality"] = _clean_nationality(nationality)
+            changes["nationality"] = clean_nationality(nationality)
         if not isinstance(document_number, Unset):
-            changes["document_number"] = _clean_document_number(document_number)
+            changes["document_number"] = clean_document_number(document_number)
         with self._write_sessions.begin() as session:
             subject = _require_subject(session, subject_id)
             if changes:
@@ -375,16 +306,16 @@ class RecordStore:
                     .where(SubjectIdentity.subject_id == subject_id)
                     .values(**changes)
                 )
-                subject.updated_at = _utcnow()
+                subject.updated_at = utcnow()
         _log("subject_updated", subject_id=subject_id, fields=sorted(changes))
         return self.get_subject(subject_id)
 
     def set_status(self, subject_id: int, status: SubjectStatus | str) -> SubjectRecord:
-        subject_status = _parse(SubjectStatus, status, "status")
+        subject_status = parse_choice(SubjectStatus, status, "status")
         with self._write_sessions.begin() as session:
             subject = _require_subject(session, subject_id)
             subject.status = subject_status.value
-            subject.updated_at = _utcnow()
+            subject.updated_at = utcnow()
         _log("subject_status_set", subject_id=subject_id, status=subject_status.value)
         return self.get_subject(subject_id)
 
@@ -517,14 +448,14 @@ class RecordStore:
         review_candidates: Sequence[ReviewCandidate],
     ) -> tuple[SampleRecord, StoredTemplate, ReviewRecord | None]:
         """The body of add_sample and add_sample_for_review."""
-        source = _parse(CaptureSource, capture_source, "capture_source")
-        quality_json = _json_safe(quality)
-        chip_png = _encode_chip(chip)
-        vector = _validated_vector(template)
-        sha = _clean_sha256(image_sha256)
-        station_name = _clean_text(station, "station", STATION_MAX, required=True)
-        captured = _aware_utc(captured_at) if captured_at is not None else _utcnow()
-        now = _utcnow()
+        source = parse_choice(CaptureSource, capture_source, "capture_source")
+        quality_json = clean_quality_report(quality)
+        chip_png = encode_chip(chip)
+        vector = template_plaintext(template)
+        sha = clean_sha256(image_sha256)
+        station_name = clean_text(station, "station", STATION_MAX, required=True)
+        captured = clean_aware_utc(captured_at) if captured_at is not None else utcnow()
+        now = utcnow()
         with self._write_sessions.begin() as session:
             subject = _require_subject(session, subject_id)
             sample = FaceSample(
@@ -540,11 +471,11 @@ class RecordStore:
             session.add(sample)
             session.flush()
             sample.chip_ciphertext = self._cipher.encrypt(
-                chip_png, _chip_associated(sample.id, subject_id)
+                chip_png, chip_associated(sample.id, subject_id)
             )
             if image_bytes is not None:
                 sample.image_ciphertext = self._cipher.encrypt(
-                    image_bytes, _image_associated(sample.id, subject_id)
+                    image_bytes, image_associated(sample.id, subject_id)
                 )
             row = TemplateRow(
                 sample_id=sample.id,
@@ -557,7 +488,7 @@ class RecordStore:
             session.flush()
             row.vector_ciphertext = self._cipher.encrypt(
                 vector.tobytes(),
-                _template_associated(row.id, sample.id, subject_id, template.model_tag),
+                template_associated(row.id, sample.id, subject_id, template.model_tag),
             )
             subject.updated_at = now
             review: Review | None = None
@@ -577,7 +508,7 @@ class RecordStore:
             subject_id=subject_id,
             sample_id=sample.id,
             model_tag=template.model_tag,
-            vector=_read_only(vector.astype(np.float32)),
+            vector=read_only_vector(vector.astype(np.float32)),
         )
         return (
             _sample_record(sample),
@@ -604,8 +535,8 @@ class RecordStore:
         with self._read_sessions() as session:
             sample = _require_sample(session, sample_id)
             ciphertext, subject_id = sample.chip_ciphertext, sample.subject_id
-        png = self._cipher.decrypt(ciphertext, _chip_associated(sample_id, subject_id))
-        return _decode_chip(png)
+        png = self._cipher.decrypt(ciphertext, chip_associated(sample_id, subject_id))
+        return decode_chip(png)
 
     def get_image(self, sample_id: int) -> bytes | None:
         """The original image bytes, or None when only the chip was kept."""
@@ -614,7 +545,7 @@ class RecordStore:
             ciphertext, subject_id = sample.image_ciphertext, sample.subject_id
         if ciphertext is None:
             return None
-        return self._cipher.decrypt(ciphertext, _image_associated(sample_id, subject_id))
+        return self._cipher.decrypt(ciphertext, image_associated(sample_id, subject_id))
 
     def subject_templates(self, subject_id: int, model_tag: str) -> list[StoredTemplate]:
         with self._read_sessions() as session:
@@ -633,7 +564,7 @@ class RecordStore:
                 subject_id=int(row[2]),
                 sample_id=int(row[1]),
                 model_tag=model_tag,
-                vector=_read_only(batch.vectors[index]),
+                vector=read_only_vector(batch.vectors[index]),
             )
             for index, row in enumerate(rows)
         ]
@@ -663,32 +594,7 @@ class RecordStore:
             last_id = int(rows[-1][0])
 
     def _decrypt_batch(self, rows: Sequence[Any], model_tag: str) -> TemplateBatch:
-        count = len(rows)
-        tag = model_tag.encode("utf-8")
-        decrypt = self._cipher.decrypt
-        plaintexts: list[bytes] = []
-        for template_id, sample_id, subject_id, ciphertext in rows:
-            associated = b"template:%d:sample:%d:subject:%d:model:%s" % (
-                template_id,
-                sample_id,
-                subject_id,
-                tag,
-            )
-            try:
-                plaintext = decrypt(ciphertext, associated)
-            except RecordDecryptionError as error:
-                raise RecordDecryptionError(f"template {template_id}: {error}") from None
-            if len(plaintext) != TEMPLATE_BYTES:
-                raise RecordDecryptionError(f"template {template_id}: wrong plaintext length")
-            plaintexts.append(plaintext)
-        vectors = (
-            np.frombuffer(b"".join(plaintexts), dtype=TEMPLATE_DTYPE)
-            .reshape(count, TEMPLATE_DIM)
-            .astype(np.float32)
-        )
-        template_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=count)
-        subject_ids = np.fromiter((row[2] for row in rows), dtype=np.int64, count=count)
-        return TemplateBatch(template_ids, subject_ids, vectors)
+        return open_templates(self._cipher, rows, model_tag)
 
     def all_template_ids(self, model_tag: str) -> np.ndarray:
         """(N,) int64, ascending."""
@@ -739,7 +645,7 @@ class RecordStore:
                 "cannot move samples to the same subject", field="to_subject_id"
             )
         cipher = self._cipher
-        now = _utcnow()
+        now = utcnow()
         with self._write_sessions.begin() as session:
             source = _require_subject(session, from_subject_id)
             target = _require_subject(session, to_subject_id)
@@ -752,17 +658,17 @@ class RecordStore:
             )
             for sample in samples:
                 chip = cipher.decrypt(
-                    sample.chip_ciphertext, _chip_associated(sample.id, from_subject_id)
+                    sample.chip_ciphertext, chip_associated(sample.id, from_subject_id)
                 )
                 sample.chip_ciphertext = cipher.encrypt(
-                    chip, _chip_associated(sample.id, to_subject_id)
+                    chip, chip_associated(sample.id, to_subject_id)
                 )
                 if sample.image_ciphertext is not None:
                     image = cipher.decrypt(
-                        sample.image_ciphertext, _image_associated(sample.id, from_subject_id)
+                        sample.image_ciphertext, image_associated(sample.id, from_subject_id)
                     )
                     sample.image_ciphertext = cipher.encrypt(
-                        image, _image_associated(sample.id, to_subject_id)
+                        image, image_associated(sample.id, to_subject_id)
                     )
                 sample.subject_id = to_subject_id
             templates = list(
@@ -775,11 +681,11 @@ class RecordStore:
             for row in templates:
                 vector = cipher.decrypt(
                     row.vector_ciphertext,
-                    _template_associated(row.id, row.sample_id, from_subject_id, row.model_tag),
+                    template_associated(row.id, row.sample_id, from_subject_id, row.model_tag),
                 )
                 row.vector_ciphertext = cipher.encrypt(
                     vector,
-                    _template_associated(row.id, row.sample_id, to_subject_id, row.model_tag),
+                    template_associated(row.id, row.sample_id, to_subject_id, row.model_tag),
                 )
                 row.subject_id = to_subject_id
             source.updated_at = now
@@ -809,7 +715,7 @@ class RecordStore:
                 subject_ref=subject.subject_ref,
                 candidates=candidate_json,
                 status=ReviewStatus.OPEN.value,
-                created_at=_utcnow(),
+                created_at=utcnow(),
             )
             session.add(review)
         _log("review_created", review_id=review.id, subject_id=subject_id)
@@ -826,10 +732,10 @@ class RecordStore:
         self, status: ReviewStatus | str | None = None, offset: int = 0, limit: int = 100
     ) -> list[ReviewRecord]:
         """Reviews in id order (oldest case first), optionally of one status."""
-        _check_page(offset, limit)
+        check_page(offset, limit)
         query = select(Review).order_by(Review.id).offset(offset).limit(limit)
         if status is not None:
-            query = query.where(Review.status == _parse(ReviewStatus, status, "status").value)
+            query = query.where(Review.status == parse_choice(ReviewStatus, status, "status").value)
         with self._read_sessions() as session:
             return [_review_record(review) for review in session.execute(query).scalars()]
 
@@ -843,8 +749,8 @@ class RecordStore:
         """Record a supervisor's decision. Only the first of two concurrent resolutions
         wins; the other gets :class:`ReviewAlreadyResolved`. The decision's consequence
         (merge, delete) is the workflow's to carry out."""
-        decided = _parse(ReviewResolution, resolution, "resolution")
-        actor = _clean_text(resolved_by, "resolved_by", ACTOR_MAX, required=True)
+        decided = parse_choice(ReviewResolution, resolution, "resolution")
+        actor = clean_text(resolved_by, "resolved_by", ACTOR_MAX, required=True)
         with self._write_sessions.begin() as session:
             result = session.execute(
                 update(Review)
@@ -854,7 +760,7 @@ class RecordStore:
                     resolution=decided.value,
                     resolved_by=actor,
                     comment=comment,
-                    resolved_at=_utcnow(),
+                    resolved_at=utcnow(),
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -897,7 +803,7 @@ class RecordStore:
             assert driver is not None
             busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
-            _log("wal_truncate_incomplete", elapsed_ms=_elapsed_ms(started))
+            _log("wal_truncate_incomplete", elapsed_ms=elapsed_ms(started))
 
     @property
     def engine(self) -> Engine:
@@ -1020,197 +926,16 @@ def _candidate_json(candidate: ReviewCandidate) -> dict[str, Any]:
     }
 
 
-# Associated data: what each ciphertext belongs to. Changing these strings makes every stored
-# ciphertext unreadable, so they are part of the on-disk format.
-def _template_associated(
-    template_id: int, sample_id: int, subject_id: int, model_tag: str
-) -> bytes:
-    return b"template:%d:sample:%d:subject:%d:model:%s" % (
-        template_id,
-        sample_id,
-        subject_id,
-        model_tag.encode("utf-8"),
-    )
-
-
-def _chip_associated(sample_id: int, subject_id: int) -> bytes:
-    return b"sample-chip:%d:subject:%d" % (sample_id, subject_id)
-
-
-def _image_associated(sample_id: int, subject_id: int) -> bytes:
-    return b"sample-image:%d:subject:%d" % (sample_id, subject_id)
-
-
-def _encode_chip(chip: np.ndarray) -> bytes:
-    if chip.shape != (CHIP_SIZE_PX, CHIP_SIZE_PX, 3) or chip.dtype != np.uint8:
-        raise ValueError(
-            f"chip must be ({CHIP_SIZE_PX}, {CHIP_SIZE_PX}, 3) uint8, got {chip.shape} {chip.dtype}"
-        )
-    # OpenCV writes BGR; convert so the stored PNG shows true colours if ever exported.
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("the chip could not be encoded as PNG")
-    return bytes(encoded.tobytes())
-
-
-def _decode_chip(png: bytes) -> np.ndarray:
-    decoded = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise RecordDecryptionError("the stored chip is not a decodable PNG")
-    return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-
-
-def _validated_vector(template: Template) -> np.ndarray:
-    if not template.model_tag or len(template.model_tag) > MODEL_TAG_MAX:
-        raise ValueError("template model_tag must be 1 to 64 characters")
-    vector = np.asarray(template.vector)
-    if vector.shape != (TEMPLATE_DIM,):
-        raise ValueError(f"template vector must be ({TEMPLATE_DIM},), got {vector.shape}")
-    if not np.all(np.isfinite(vector)):
-        raise ValueError("template vector has non-finite values")
-    little_endian = vector.astype(TEMPLATE_DTYPE)
-    norm = float(np.linalg.norm(little_endian))
-    if abs(norm - 1.0) > UNIT_NORM_TOLERANCE:
-        raise ValueError(f"template vector is not L2-normalised (norm {norm:.4f})")
-    return little_endian
-
-
-def _read_only(vector: np.ndarray) -> np.ndarray:
-    copy = np.array(vector, dtype=np.float32, copy=True)
-    copy.flags.writeable = False
-    return copy
-
-
-def _int64_array(values: Any) -> np.ndarray:
-    return np.fromiter((int(value) for value in values), dtype=np.int64)
-
-
-def _json_safe(quality: Mapping[str, Any]) -> dict[str, Any]:
-    """The quality report as plain JSON types (numpy scalars and arrays converted)."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, Enum):
-            return value.value
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-    try:
-        return dict(json.loads(json.dumps(dict(quality), default=convert, allow_nan=False)))
-    except (TypeError, ValueError) as error:
-        raise InvalidSubjectData(f"quality report is not JSON: {error}", field="quality") from None
-
-
-_EnumT = TypeVar("_EnumT", bound=Enum)
-
-
-def _parse(kind: type[_EnumT], value: Any, field_name: str) -> _EnumT:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(str(member.value) for member in kind)
-        raise InvalidSubjectData(
-            f"{field_name} must be one of {allowed}", field=field_name
-        ) from None
-
-
-def _clean_text(value: str, field_name: str, max_length: int, *, required: bool) -> str:
-    if not isinstance(value, str):
-        raise InvalidSubjectData(f"{field_name} must be text", field=field_name)
-    text = value.strip()
-    if required and not text:
-        raise InvalidSubjectData(f"{field_name} is empty", field=field_name)
-    if len(text) > max_length:
-        raise InvalidSubjectData(
-            f"{field_name} is longer than {max_length} characters", field=field_name
-        )
-    if _CONTROL_CHARACTERS.search(text):
-        raise InvalidSubjectData(f"{field_name} contains control characters", field=field_name)
-    return text
-
-
-def _clean_subject_ref(value: str) -> str:
-    return _clean_text(value, "subject_ref", SUBJECT_REF_MAX, required=True)
-
-
-def _clean_full_name(value: str) -> str:
-    return _clean_text(value, "full_name", FULL_NAME_MAX, required=True)
-
-
-def _clean_document_number(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return _clean_text(value, "document_number", DOCUMENT_NUMBER_MAX, required=False) or None
-
-
-def _clean_nationality(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    code = value.strip().upper()
-    if not _NATIONALITY_PATTERN.fullmatch(code):
-        raise InvalidSubjectData(
-            "nationality must be an ISO 3166-1 alpha-3 code", field="nationality"
-        )
-    return code
-
-
-def _clean_date_of_birth(value: dt.date | str | None) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            value = dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidSubjectData(
-                "date_of_birth must be an ISO date (YYYY-MM-DD)", field="date_of_birth"
-            ) from None
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if not isinstance(value, dt.date):
-        raise InvalidSubjectData("date_of_birth must be a date", field="date_of_birth")
-    # One day of slack: "today" in the office's time zone can be tomorrow in UTC.
-    latest = _utcnow().date() + dt.timedelta(days=1)
-    if not EARLIEST_DATE_OF_BIRTH <= value <= latest:
-        raise InvalidSubjectData("date_of_birth is out of range", field="date_of_birth")
-    return value
-
-
-def _clean_sha256(value: str) -> str:
-    digest = value.strip().lower() if isinstance(value, str) else ""
-    if not _SHA256_PATTERN.fullmatch(digest):
-        raise InvalidSubjectData("image_sha256 must be 64 hex digits", field="image_sha256")
-    return digest
-
-
-def _aware_utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        raise InvalidSubjectData("captured_at must carry a time zone", field="captured_at")
-    return value.astimezone(dt.UTC)
-
-
-def _check_page(offset: int, limit: int) -> None:
-    if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValueError(f"need offset >= 0 and 1 <= limit <= {MAX_PAGE_SIZE}")
-
-
 def _already_exists(subject_ref: str) -> SubjectAlreadyExists:
     return SubjectAlreadyExists(
         "a subject with this reference already exists", subject_ref=subject_ref
     )
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+def _int64_array(values: Any) -> np.ndarray:
+    return np.fromiter((int(value) for value in values), dtype=np.int64)
 
 
 def _log(event: str, **fields: Any) -> None:
     # Ids, decisions and counts only: never a name, document number, image or template.
-    logger.info(json.dumps({"event": event, **fields}))
+    log_event(logger, event, **fields)
