@@ -20,8 +20,8 @@ from biometric.datasets import list_labeled_photos, read_lfw_pairs
 from biometric.pool import EnginePool, PoolConfig
 from biometric.quality import PROFILES
 from enrollment.errors import SubjectNotFound
+from enrollment.records import ReviewRecord, SubjectRecord
 from enrollment.service import EnrollmentOutcome, IdentityService, MatchCandidate
-from enrollment.store import ReviewRecord, SubjectRecord
 from matcher.photo_calibration import (
     calibrate_thresholds,
     embed_labeled_photos,

@@ -26,15 +26,18 @@ from biometric.pool import EnginePool
 from biometric.quality import PROFILES, QualityProfile, QualityReport
 from enrollment.errors import SubjectNotActive
 from enrollment.gallery import GalleryKeeper
-from enrollment.records import CaptureSource, ReviewResolution, SubjectStatus
-from enrollment.store import (
+from enrollment.records import (
     UNSET,
-    RecordStore,
+    Capture,
+    CaptureSource,
     ReviewCandidate,
     ReviewRecord,
+    ReviewResolution,
     SampleRecord,
     SubjectRecord,
+    SubjectStatus,
 )
+from enrollment.store import RecordStore
 from matcher.decision import Verification, decide
 from matcher.errors import SubjectHasNoTemplates
 from matcher.thresholds import Thresholds
@@ -187,7 +190,17 @@ class IdentityService:
                 timings,
             )
         template = processed.template
-        digest = hashlib.sha256(image).hexdigest()
+        capture = Capture(
+            subject_id=subject.id,
+            capture_source=source,
+            quality=processed.quality.to_dict(),
+            chip=processed.chip,
+            image_bytes=image if keep_image else None,
+            image_sha256=hashlib.sha256(image).hexdigest(),
+            station=station,
+            captured_at=captured_at,
+            template=template,
+        )
         with self._write_lock:
             start = time.perf_counter()
             found = self.gallery.index.identify(
@@ -199,35 +212,26 @@ class IdentityService:
             others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
             candidates = self._describe(others)
             timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
-            capture = (
-                subject.id,
-                source,
-                processed.quality.to_dict(),
-                processed.chip,
-                image if keep_image else None,
-                digest,
-                station,
-                captured_at,
-                template,
-            )
             review: ReviewRecord | None = None
             status = EnrollmentStatus.ACCEPTED
-            if candidates:
-                # Sample, case and pending status in one transaction (see the store).
-                status = EnrollmentStatus.PENDING_REVIEW
-                sample, stored, review = self.store.add_sample_for_review(
-                    *capture,
-                    [ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates],
-                )
-            else:
-                sample, stored = self.store.add_sample(*capture)
+            # Sample, case and pending status in one transaction: a crash can never leave a
+            # stored look-alike without its case (a resumed import would skip it).
+            with self.store.transaction() as tx:
+                sample, stored = tx.samples.add(capture)
+                if candidates:
+                    status = EnrollmentStatus.PENDING_REVIEW
+                    review = tx.reviews.open(
+                        subject.id,
+                        [ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates],
+                    )
+                    tx.subjects.set_status(subject.id, SubjectStatus.PENDING_REVIEW)
+                subject = tx.subjects.get(subject.id)
             self.gallery.index.add(
                 np.array([stored.template_id], dtype=np.int64),
                 np.array([subject.id], dtype=np.int64),
                 stored.vector[None, :],
                 model_tag=stored.model_tag,
             )
-            subject = self.store.get_subject(subject.id)
         self.gallery.note_writes()  # a periodic save, outside the write lock
         logger.info(
             '{"event": "enrolled", "subject_id": %d, "template_id": %d, "status": "%s"}',

@@ -11,8 +11,8 @@ from api.auth import Caller, require
 from api.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
 from api.schemas import OpsSummary
 from enrollment.access import Role
+from enrollment.records import ReviewStatus
 from enrollment.service import IdentityService
-from enrollment.store import ReviewStatus
 
 router = APIRouter(tags=["ops"])
 

@@ -11,7 +11,8 @@ from api.auth import Caller, require
 from api.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
 from api.schemas import Review, ReviewList, ReviewResolve
 from enrollment.access import Role
-from enrollment.store import RecordStore, ReviewRecord
+from enrollment.records import ReviewRecord
+from enrollment.store import RecordStore
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
 ReviewIdPath = Path(ge=1, le=2**62)

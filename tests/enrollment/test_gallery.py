@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from biometric.templates import MODEL_TAG, Template, normalise
 from enrollment.gallery import GalleryKeeper, rebuild_index
-from enrollment.store import RecordStore, TemplateBatch, open_record_store
+from enrollment.records import Capture, TemplateBatch
+from enrollment.store import RecordStore, open_record_store
 from matcher.config import automatic_nlist
 from matcher.index import GalleryIndex, IndexConfig
 from matcher.persistence import load_index, save_index
@@ -44,15 +45,17 @@ def keeper(store: RecordStore, index_path: Path) -> GalleryKeeper:
 def add_template(store: RecordStore, subject_id: int, rng: np.random.Generator) -> np.ndarray:
     vector = normalise(rng.standard_normal(128))
     _, stored = store.add_sample(
-        subject_id,
-        "camera",
-        {},
-        CHIP,
-        None,
-        hashlib.sha256(vector.tobytes()).hexdigest(),
-        "test-desk",
-        None,
-        Template(vector=vector),
+        Capture(
+            subject_id=subject_id,
+            capture_source="camera",
+            quality={},
+            chip=CHIP,
+            image_bytes=None,
+            image_sha256=hashlib.sha256(vector.tobytes()).hexdigest(),
+            station="test-desk",
+            captured_at=None,
+            template=Template(vector=vector),
+        )
     )
     return stored.vector
 
