@@ -294,8 +294,8 @@ def run_import(
     if isinstance(profile, str) and profile not in PROFILES:
         raise ValueError(f"unknown quality profile {profile!r}; one of {', '.join(PROFILES)}")
     quality_profile = PROFILES[profile] if isinstance(profile, str) else profile
-    pool = service.pool
-    window = max(1, pool.config.max_pending)
+    pool_config = service.face_pool_config
+    window = max(1, pool_config.max_pending)
     total = len(items)
     rows: list[ImportRow | None] = [None] * total
     seen_digests: set[str] = set()
@@ -325,7 +325,7 @@ def run_import(
                 if job is None:
                     break
                 try:
-                    future = pool.submit(job.image, quality_profile)
+                    future = service.submit_face_work(job.image, quality_profile)
                 except EngineOverloaded:
                     blocked = job
                     break
@@ -353,7 +353,7 @@ def run_import(
         counts={outcome.value: counts.get(outcome.value, 0) for outcome in ImportOutcome},
         elapsed_s=elapsed,
         photos_per_s=processed_count / elapsed if elapsed > 0 else 0.0,
-        workers=pool.config.workers,
+        workers=pool_config.workers,
         profile=quality_profile.name,
     )
     log_event(logger, "import_finished", **dict(sorted(summary.counts.items())))
@@ -382,7 +382,7 @@ def _read_jobs(
             )
             continue
         digest = hashlib.sha256(image).hexdigest()
-        if digest in seen_digests or service.store.has_image_sha256(digest) is not None:
+        if digest in seen_digests or service.has_image_sha256(digest) is not None:
             finish(
                 position,
                 ImportRow(
@@ -445,9 +445,9 @@ def _enroll_one(
 
 def _ensure_subject(service: IdentityService, item: ImportItem) -> None:
     try:
-        service.store.get_subject_by_ref(item.subject_ref)
+        service.get_subject_by_ref(item.subject_ref)
     except SubjectNotFound:
-        service.store.create_subject(
+        service.create_subject(
             item.subject_ref,
             item.full_name,
             date_of_birth=item.date_of_birth,
