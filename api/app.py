@@ -27,6 +27,7 @@ import anyio
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,7 +36,8 @@ from api.audit_trail import OUTCOME_OK, AuditEntry
 from api.auth import Caller
 from api.console import mount_console
 from api.errors import install_error_handlers, respond
-from api.limits import BodyLimitMiddleware, FailedVerifications, RateLimiter
+from api.headers import security_headers
+from api.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
 from api.logs import request_id_var
 from api.metrics import UNMATCHED_ROUTE, ApiMetrics
 from api.routes import ROUTERS
@@ -58,25 +60,34 @@ def admin_key_path(settings: Settings) -> Path:
 
 
 class _Startup:
-    """What ``/readyz`` reports."""
+    """What ``/readyz`` reports: start-up progress, then the face worker pool's health, read
+    at every probe (a pool that lost its workers is not ready until it has new ones)."""
 
     def __init__(self) -> None:
         self.index_open = False
         self.models_loaded = False
         self.failure: str | None = None
+        self.service: IdentityService | None = None
 
     def readiness(self) -> Readiness:
+        workers = self.service.face_workers_health() if self.service is not None else None
+        workers_ready = workers is not None and workers.ready
+        detail = self.failure
         if self.failure is not None:
             status = "failed"
-        elif self.index_open and self.models_loaded:
+        elif self.index_open and self.models_loaded and workers_ready:
             status = "ready"
         else:
             status = "starting"
+            if self.models_loaded and workers is not None:
+                detail = workers.detail
         return Readiness(
             status=status,  # type: ignore[arg-type]
             models_loaded=self.models_loaded,
             index_open=self.index_open,
-            detail=self.failure,
+            face_workers_ready=workers_ready,
+            face_worker_restarts=workers.restarts if workers is not None else 0,
+            detail=detail,
         )
 
 
@@ -114,6 +125,7 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
                 logger.warning(
                     json.dumps({"event": "initial_admin_key_written", "path": str(created)})
                 )
+            startup.service = running
             startup.index_open = True
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_warm_up, running, startup)
@@ -123,7 +135,10 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
             if owned:
                 await to_thread.run_sync(running.close)
 
-    app = FastAPI(
+    # The documentation pages load Swagger UI and ReDoc from the package, not from a CDN (an
+    # office network may have no internet, and a page of the service must not run others'
+    # scripts).
+    app = FastAPIOffline(
         title="Wajah",
         version=API_VERSION,
         summary="Face enrollment, 1:1 verification and 1:N search for immigration offices.",
@@ -138,8 +153,10 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.failed_verifications = FailedVerifications(
-        settings.failed_verify_limit, settings.failed_verify_window_s
+    app.state.failed_verifications = VerificationLockout(
+        settings.failed_verify_limit,
+        settings.failed_verify_subject_limit,
+        settings.failed_verify_window_s,
     )
     app.state.readiness = startup.readiness
     for router in ROUTERS:
@@ -148,7 +165,11 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
     install_error_handlers(app)
     # Added last = outermost: the body limit runs inside the request context, so a refused
     # body still gets a request id, an access-log line and its metrics.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        upload_timeout_s=settings.upload_timeout_s,
+    )
     app.add_middleware(RequestContext)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -209,7 +230,10 @@ class RequestContext:
                     await response(scope, _no_receive, send)
                     return
                 response_started = True
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                for name, value in security_headers(scope["path"], scope.get("scheme", "http")):
+                    headers.setdefault(name, value)
             await send(message)
 
         try:

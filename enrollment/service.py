@@ -24,7 +24,7 @@ import numpy as np
 
 from biometric.engine import ProcessedImage
 from biometric.errors import NoFaceFound
-from biometric.pool import EnginePool, PoolConfig
+from biometric.pool import EnginePool, PoolConfig, PoolHealth
 from biometric.quality import PROFILES, QualityProfile
 from enrollment.access import KeyStore
 from enrollment.audit import AuditLog
@@ -494,6 +494,10 @@ class IdentityService:
     @property
     def audit_log(self) -> AuditLog:
         return self._store.audit
+
+    def face_workers_health(self) -> PoolHealth:
+        """Whether the face worker pool can take work now (readiness, metrics)."""
+        return self._pool.health()
 
     def close(self) -> None:
         """Save the index if it has unsaved writes, stop the face workers, close the

@@ -1,8 +1,13 @@
-"""``wajah bench ...``: the benchmarks for operations (code in ``benchmarks/``).
+"""``wajah bench ...``: the benchmarks for operations, a plug-in of the ``wajah`` command.
 
 Every subcommand writes JSON, Markdown and PNG files (timestamped, plus ``latest-<name>.*``) to
 ``--out`` (default ``benchmarks/results``), shows progress on stderr, and with ``--json`` prints
-the JSON document on stdout. Register with ``app.add_typer(bench_app, name="bench")``.
+the JSON document on stdout.
+
+``benchmarks`` is the top layer: it may call the api (the ``api`` benchmark starts the real
+service), the api never imports it. So the command is not registered by ``api.cli``: the
+package's metadata names :func:`register` in the ``wajah.commands`` entry-point group
+(``pyproject.toml``), which ``api.cli`` reads at start-up.
 """
 
 from __future__ import annotations
@@ -194,17 +199,12 @@ def _real_templates(
     faces_dir: Path, cache_dir: Path, wanted: int, count: Callable[[int, int], None]
 ) -> tuple[np.ndarray, list[str]]:
     """Templates of LFW photos: every one already in the cache, else the first ``wanted``."""
-    from benchmarks.acquisition import acquire, file_sha256, load_cached
+    from benchmarks.acquisition import acquire
+    from benchmarks.studies import cached_templates
     from biometric.datasets import list_labeled_photos
 
     photos = list_labeled_photos(faces_dir / "lfw_deepfunneled")
-    vectors: list[np.ndarray] = []
-    identities: list[str] = []
-    for photo in photos:
-        cached = load_cached(cache_dir, file_sha256(photo.path))
-        if cached is not None and cached.template is not None:
-            vectors.append(np.asarray(cached.template, dtype=np.float32))
-            identities.append(photo.identity)
+    vectors, identities = cached_templates(photos, cache_dir)
     if len(vectors) < min(wanted, 200):
         run = acquire([p.path for p in photos[:wanted]], cache_dir, 2, count)
         vectors, identities = [], []
@@ -371,3 +371,8 @@ def api_command(
         )
         outcome = run_api_load(options, step, count)
     _finish(context, out, outcome, "Wajah HTTP API load benchmark", as_json)
+
+
+def register(app: typer.Typer) -> None:
+    """The ``wajah.commands`` entry point: adds ``wajah bench`` to the ``wajah`` command."""
+    app.add_typer(bench_app, name="bench")
