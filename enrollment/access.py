@@ -31,7 +31,6 @@ from typing import Any, Final
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from enrollment.atomic_files import write_text_atomically
 from enrollment.clock import utcnow
 from enrollment.db import (
     KEY_NAME_MAX,
@@ -45,6 +44,7 @@ from enrollment.errors import ApiKeyNotFound, InvalidApiKey, InvalidKeyData
 from enrollment.records import Role
 from enrollment.structured_log import log_event
 from enrollment.validation import clean_text
+from matcher.atomic_files import atomic_write
 
 __all__ = [
     "INITIAL_ADMIN_KEY_NAME",
@@ -242,10 +242,12 @@ class KeyStore:
 
 
 def _write_secret_file(path: Path, secret: str) -> None:
-    """Atomically, mode 0600 from the start, in a 0700 folder if it has to create one."""
-    write_text_atomically(
-        path, lambda handle: handle.write(secret + "\n"), encoding="ascii", directory_mode=0o700
-    )
+    """Write atomically with mode 0600 from the start (never briefly world-readable), via a
+    temporary file renamed over ``path`` so a symlink planted at ``path`` is replaced, not
+    followed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with atomic_write(path, encoding="ascii", permissions=0o600, prefix=".admin-key-") as handle:
+        handle.write(secret + "\n")
 
 
 def _b64url(raw: bytes) -> str:

@@ -49,17 +49,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, TextIO
+from typing import Final
 
 from biometric.datasets import IMAGE_SUFFIXES
 from biometric.engine import ProcessedImage
 from biometric.errors import EngineOverloaded, ImageRefused, WajahInputError
 from biometric.quality import PROFILES, QualityProfile
-from enrollment.atomic_files import write_text_atomically
 from enrollment.errors import SubjectNotFound
 from enrollment.records import CaptureSource
 from enrollment.service import EnrollmentOutcome, EnrollmentStatus, IdentityService
 from enrollment.structured_log import log_event
+from matcher.atomic_files import atomic_write
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -496,11 +496,10 @@ def report_record(row: ImportRow) -> dict[str, str]:
 
 def write_report(rows: Iterable[ImportRow], path: Path) -> Path:
     """Write the report CSV atomically (temporary file, fsync, rename); returns ``path``."""
-
-    def write(handle: TextIO) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
         writer.writeheader()
         for row in rows:
             writer.writerow(report_record(row))
-
-    return write_text_atomically(path, write, newline="")
+    return path
