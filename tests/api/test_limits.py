@@ -122,7 +122,7 @@ def test_impostor_is_locked_out_and_a_match_resets(harness: ApiHarness, faces_di
 def test_full_face_queue_is_503_overloaded(harness: ApiHarness, faces_dir: Path) -> None:
     # The slots are what EnginePool.submit takes before it raises EngineOverloaded; holding
     # them stands in for face_queue_limit requests in flight.
-    pool = harness.service.pool
+    pool = harness.parts.pool
     taken = 0
     while pool._slots.acquire(blocking=False):  # occupy every admission slot
         taken += 1
