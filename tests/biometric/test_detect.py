@@ -15,9 +15,10 @@ from biometric.errors import WajahInputError
 from biometric.quality import PROFILES
 from biometric.templates import align_chip
 
-# Measured on the 78 photos > 640 px of ../shared/faces (2026-12-03): min 0.99754, median
-# 0.99974. Not the ResNet's 0.9999: a refined box is not bit-identical to the full scan's (see
-# biometric/detect.py); the bound leaves a little room for other builds of dlib/OpenCV.
+# Measured on the 78 photos > 640 px of ../shared/faces (2026-12-03): min 0.9968, median
+# 0.9997 (the LFW photos take the unchanged small-photo path: 1.0). Not the ResNet's 0.9999:
+# a refined box is not bit-identical to the full scan's (see biometric/detect.py); the bound
+# leaves a little room for other builds of dlib and OpenCV.
 COARSE_TEMPLATE_MIN_COSINE = 0.995
 COARSE_TEMPLATE_MEDIAN_COSINE = 0.9995
 LFW_SAMPLE = 150
@@ -74,3 +75,28 @@ def test_coarse_scan_loses_no_face_and_keeps_templates(
     assert recounted == []
     assert values.min() >= COARSE_TEMPLATE_MIN_COSINE
     assert np.median(values) >= COARSE_TEMPLATE_MEDIAN_COSINE
+
+
+@pytest.mark.slow
+def test_coarse_scan_keeps_every_face_of_group_photos(
+    manifest: Callable[[str], list[object]],
+) -> None:
+    """Group photos: the coarse scan may drop what the full scan found only where the manifest
+    says it is not a face (a note starting with the true count); measured: 3 -> 2 on
+    obama_and_biden, whose third box (162 px, HOG score 0.75) is on no face."""
+    coarse = FaceEngine()
+    full = FaceEngine(EngineConfig(detection=DetectionPolicy(coarse_detect_side_px=None)))
+    checked = 0
+    for photo in manifest("negatives"):
+        path: Path = photo.path  # type: ignore[attr-defined]
+        note: str = photo.note  # type: ignore[attr-defined]
+        if "multiface" not in path.parts:
+            continue
+        stated = note.split(" ")[0]
+        image = coarse.read(path)
+        before = len(full.detector.detect(image.rgb))
+        after = len(coarse.detector.detect(image.rgb))
+        expected = min(before, int(stated)) if stated.isdigit() else before
+        assert after >= expected, path.name
+        checked += 1
+    assert checked >= 5
