@@ -69,25 +69,34 @@ def store_engine(store: RecordStore) -> Engine:
 
 
 class _Startup:
-    """What ``/readyz`` reports."""
+    """What ``/readyz`` reports: start-up progress, then the face worker pool's health, read
+    at every probe (a pool that lost its workers is not ready until it has new ones)."""
 
     def __init__(self) -> None:
         self.index_open = False
         self.models_loaded = False
         self.failure: str | None = None
+        self.service: IdentityService | None = None
 
     def readiness(self) -> Readiness:
+        workers = self.service.face_workers_health() if self.service is not None else None
+        workers_ready = workers is not None and workers.ready
+        detail = self.failure
         if self.failure is not None:
             status = "failed"
-        elif self.index_open and self.models_loaded:
+        elif self.index_open and self.models_loaded and workers_ready:
             status = "ready"
         else:
             status = "starting"
+            if self.models_loaded and workers is not None:
+                detail = workers.detail
         return Readiness(
             status=status,  # type: ignore[arg-type]
             models_loaded=self.models_loaded,
             index_open=self.index_open,
-            detail=self.failure,
+            face_workers_ready=workers_ready,
+            face_worker_restarts=workers.restarts if workers is not None else 0,
+            detail=detail,
         )
 
 
@@ -126,6 +135,7 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
                 logger.warning(
                     json.dumps({"event": "initial_admin_key_written", "path": str(created)})
                 )
+            startup.service = running
             startup.index_open = True
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(_warm_up, running, startup)

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from biometric.errors import WajahError
+from biometric.errors import WajahError, WajahInputError
 
 stdout_console = Console()
 stderr_console = Console(stderr=True)
@@ -43,7 +43,9 @@ def emit_json(payload: Any) -> None:
 
 
 def run_guarded(action: Callable[[], Exit]) -> NoReturn:
-    """Run a command body, mapping domain errors to exit 2 with one line on stderr."""
+    """Run a command body, mapping domain errors to one line on stderr: exit 2 for the
+    caller's mistakes, 3 for the service's own faults (a broken installation, a corrupt
+    database, a face worker that died)."""
     try:
         code = action()
     except WajahError as error:
@@ -51,7 +53,7 @@ def run_guarded(action: Callable[[], Exit]) -> NoReturn:
         subject_ref = getattr(error, "subject_ref", None)
         if subject_ref:  # the operator typed it; the core keeps references out of messages
             message = f"{message}: {subject_ref}"
-        fail(message)
+        fail(message, Exit.BAD_INPUT if isinstance(error, WajahInputError) else Exit.INTERNAL)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
         fail(f"{error.strerror}: {error.filename}")
     raise typer.Exit(int(code))

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -24,7 +26,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from biometric.errors import (
     EngineOverloaded,
+    FaceWorkerLost,
+    FaceWorkTimedOut,
     ImageDecodeError,
+    ImageDimensionsRefused,
+    ImageTooComplex,
     ImageTooLarge,
     MultipleFacesFound,
     NoFaceFound,
@@ -69,6 +75,10 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
         ProblemType("image-decode-error", 422, "The image could not be decoded"),
         ProblemType("unsupported-image-format", 415, "The image format is not accepted"),
         ProblemType("image-too-large", 413, "The image is too large"),
+        ProblemType(
+            "image-dimensions", 422, "The image's width and height are not those of a photo"
+        ),
+        ProblemType("image-too-complex", 422, "The image needs more decoding work than a photo"),
         ProblemType("no-face", 422, "No face was found in the image"),
         ProblemType("multiple-faces", 422, "More than one face was found in the image"),
         ProblemType("low-quality", 422, "The photo is not good enough"),
@@ -92,6 +102,7 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
         ProblemType("payload-too-large", 413, "The request body is too large"),
         ProblemType("overloaded", 503, "The service is busy"),
         ProblemType("timeout", 503, "The request took too long"),
+        ProblemType("face-worker-lost", 503, "A face worker stopped; retry"),
         ProblemType("internal-error", 500, "Internal error"),
     )
 }
@@ -136,6 +147,8 @@ class Problem:
 # Most specific first: the first class the error is an instance of decides.
 _DOMAIN_PROBLEMS: Final[tuple[tuple[type[Exception], str], ...]] = (
     (ImageTooLarge, "image-too-large"),
+    (ImageDimensionsRefused, "image-dimensions"),
+    (ImageTooComplex, "image-too-complex"),
     (UnsupportedImageFormat, "unsupported-image-format"),
     (ImageDecodeError, "image-decode-error"),
     (NoFaceFound, "no-face"),
@@ -153,12 +166,21 @@ _DOMAIN_PROBLEMS: Final[tuple[tuple[type[Exception], str], ...]] = (
     (InvalidKeyData, "invalid-request"),
     (InvalidApiKey, "unauthorized"),
     (EngineOverloaded, "overloaded"),
+    (FaceWorkerLost, "face-worker-lost"),
+    (FaceWorkTimedOut, "timeout"),
     # Any other caller's mistake: a 4xx, never a 500.
     (WajahInputError, "invalid-request"),
 )
 
 # Messages of these are written for the caller (no names, no refs: see the errors modules).
-_SAFE_DETAIL: Final = (WajahInputError, EngineOverloaded, SubjectHasNoTemplates, InvalidApiKey)
+_SAFE_DETAIL: Final = (
+    WajahInputError,
+    EngineOverloaded,
+    FaceWorkerLost,
+    FaceWorkTimedOut,
+    SubjectHasNoTemplates,
+    InvalidApiKey,
+)
 
 
 def problem_for(error: Exception) -> Problem:
@@ -174,6 +196,15 @@ def problem_for(error: Exception) -> Problem:
         )
     if isinstance(error, StarletteHTTPException):
         return _http_problem(error)
+    if isinstance(error, RecursionError) and _raised_by_json_decoder(error):
+        # A body nested deeper than Python's recursion limit ([[[[...]]]] 100,000 deep): the
+        # caller's mistake, wherever the body was parsed (our readers or FastAPI's).
+        return Problem(
+            PROBLEM_TYPES["invalid-request"],
+            "the JSON body is nested too deeply",
+            {},
+            {"errors": [{"loc": ["body"], "msg": "nested too deeply", "type": "value_error"}]},
+        )
     for kind, slug in _DOMAIN_PROBLEMS:
         if isinstance(error, kind):
             detail = str(error) if isinstance(error, _SAFE_DETAIL) else slug
@@ -181,11 +212,24 @@ def problem_for(error: Exception) -> Problem:
     return Problem(PROBLEM_TYPES["internal-error"], "an internal error occurred", {}, {})
 
 
+def _raised_by_json_decoder(error: BaseException) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).parts[-2:] == ("json", "decoder.py")
+
+
 def _extras(error: Exception) -> tuple[dict[str, str], dict[str, Any]]:
     headers: dict[str, str] = {}
     extensions: dict[str, Any] = {}
     if isinstance(error, ImageTooLarge):
         extensions = {"limit": error.limit, "actual": error.actual, "unit": error.unit}
+    elif isinstance(error, ImageDimensionsRefused):
+        extensions = {
+            "width": error.width,
+            "height": error.height,
+            "max_aspect_ratio": error.max_aspect_ratio,
+        }
+    elif isinstance(error, ImageTooComplex):
+        extensions = {"limit": error.limit, "actual": error.actual, "unit": "jpeg-scans"}
     elif isinstance(error, MultipleFacesFound):
         extensions = {"face_count": error.face_count}
     elif isinstance(error, LowQuality):
@@ -198,7 +242,7 @@ def _extras(error: Exception) -> tuple[dict[str, str], dict[str, Any]]:
         extensions = {
             "errors": [{"loc": ["body", error.field], "msg": str(error), "type": "value_error"}]
         }
-    elif isinstance(error, EngineOverloaded):
+    elif isinstance(error, EngineOverloaded | FaceWorkerLost | FaceWorkTimedOut):
         headers = {"Retry-After": str(max(1, error.retry_after_s))}
     elif isinstance(error, InvalidApiKey):
         headers = {"WWW-Authenticate": "Bearer"}

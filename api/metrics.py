@@ -67,6 +67,12 @@ class ApiMetrics:
         self.open_reviews = Gauge(
             "wajah_open_reviews", "Duplicate-identity reviews waiting.", registry=self.registry
         )
+        self.face_worker_restarts = Counter(
+            "wajah_face_worker_restarts",
+            "Face worker processes replaced (died, or stopped at the per-job deadline).",
+            registry=self.registry,
+        )
+        self._face_worker_restarts_seen = 0
         self.face_queue_depth = Gauge(
             "wajah_face_queue_depth",
             "Face jobs admitted and not finished (running plus queued).",
@@ -106,12 +112,26 @@ class ApiMetrics:
             kind_counts[decision] = kind_counts.get(decision, 0) + 1
 
     def set_gauges(
-        self, *, gallery_templates: int, subjects: int, open_reviews: int, queue_depth: int
+        self,
+        *,
+        gallery_templates: int,
+        subjects: int,
+        open_reviews: int,
+        queue_depth: int,
+        face_worker_restarts: int,
     ) -> None:
         self.gallery_templates.set(gallery_templates)
         self.subjects.set(subjects)
         self.open_reviews.set(open_reviews)
         self.face_queue_depth.set(queue_depth)
+        with self._lock:
+            # The pool keeps the count; the counter catches up to it at every scrape.
+            new_restarts = face_worker_restarts - self._face_worker_restarts_seen
+            self._face_worker_restarts_seen = max(
+                self._face_worker_restarts_seen, face_worker_restarts
+            )
+        if new_restarts > 0:
+            self.face_worker_restarts.inc(new_restarts)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

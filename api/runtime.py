@@ -73,6 +73,7 @@ def build_service(
             PoolConfig(
                 workers=settings.face_workers if workers is None else workers,
                 max_pending=settings.face_queue_limit,
+                job_timeout_s=settings.face_job_timeout_s,
             ),
         )
         thresholds = load_settings_thresholds(settings)

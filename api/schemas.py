@@ -611,6 +611,8 @@ class Readiness(_Model):
     status: Literal["ready", "starting", "failed"]
     models_loaded: bool
     index_open: bool
+    face_workers_ready: bool = False  # the pool can take a job now (not rebuilding, warm)
+    face_worker_restarts: int = 0  # workers replaced since start (died or past the deadline)
     detail: str | None = None
 
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # the bound on admitted jobs; beyond it the service answers 503 with Retry-After.
     face_workers: int = 2
     face_queue_limit: int = 8
+    # One photo's face work past this stops its worker (a new one starts) and answers 503
+    # `timeout`; below request_timeout_s, so the worker is freed before the client gives up.
+    face_job_timeout_s: float = 20.0
 
     # Gallery index: "flat" (exact, default), "hnsw", "ivf", "ivfpq" or "sq8" (matcher/config.py).
     index_kind: Literal["flat", "hnsw", "ivf", "ivfpq", "sq8"] = "flat"

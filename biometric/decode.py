@@ -68,7 +68,14 @@ from PIL import (
     WebPImagePlugin,  # noqa: F401
 )
 
-from biometric.errors import ImageDecodeError, ImageTooLarge, UnsupportedImageFormat, WajahError
+from biometric.errors import (
+    ImageDecodeError,
+    ImageDimensionsRefused,
+    ImageTooComplex,
+    ImageTooLarge,
+    UnsupportedImageFormat,
+    WajahError,
+)
 
 _T = TypeVar("_T")
 
@@ -113,10 +120,33 @@ class DecodeLimits:
 
     max_bytes: int = 15_000_000
     max_pixels: int = 40_000_000
+    # Longer side over shorter side. Camera frames are 4:3 to 16:9 (1.78), phone panoramas and
+    # scanned passport-page strips stay under 1:8; a 1 x 40,000 "image" is no photo and makes
+    # the detector's image pyramid degenerate.
+    max_aspect_ratio: float = 10.0
+    # libjpeg's standard progression (jpeg_simple_progression) writes 10 scans for a colour
+    # JPEG and 6 for grey; mozjpeg's optimised scripts stay under 20. Every scan is a full pass
+    # over the coefficients, so thousands of tiny scans cost a worker tens of seconds
+    # (measured: a 672 KB file, 23 s). 100 leaves 5x headroom over any encoder's output.
+    max_jpeg_scans: int = 100
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ValueError("decode limits must be positive")
+        if (
+            self.max_bytes <= 0
+            or self.max_pixels <= 0
+            or self.max_aspect_ratio < 1.0
+            or self.max_jpeg_scans < 1
+        ):
+            raise ValueError("decode limits must be positive (and the aspect ratio at least 1)")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the header of an accepted image declares; nothing has been decoded."""
+
+    format: str  # one of ACCEPTED_FORMATS
+    width: int  # as stored, before EXIF rotation
+    height: int
 
 
 @dataclass(frozen=True)
@@ -131,22 +161,31 @@ class DecodedImage:
     mode: str  # Pillow mode of the source: "RGB", "L", "RGBA", "I;16", "CMYK", "P", ...
 
 
+def probe_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> ImageHeader:
+    """Check ``data`` against ``limits`` from its header alone, without decoding pixels.
+
+    Cheap (microseconds to a millisecond), so a service runs it before it queues face work,
+    and :func:`decode_image` runs it again before decoding. Raises :class:`ImageTooLarge`,
+    :class:`ImageDimensionsRefused`, :class:`ImageTooComplex`, :class:`UnsupportedImageFormat`
+    or :class:`ImageDecodeError`.
+    """
+    _check_bytes(data, limits)
+    image, format_name = _open_header(data, limits)
+    with image:
+        width, height = image.size
+        _check_dimensions(format_name, width, height, limits)
+    if format_name == "JPEG":
+        _check_jpeg_scans(data, limits)
+    return ImageHeader(format_name, width, height)
+
+
 def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
     """Decode ``data`` to an upright RGB image.
 
-    Raises :class:`ImageTooLarge` (bytes or declared pixels over ``limits``, checked before
-    decoding), :class:`UnsupportedImageFormat` (an image, but not an accepted format) or
-    :class:`ImageDecodeError` (empty, not an image, corrupt or truncated).
+    Raises what :func:`probe_image` raises (every limit is checked before decoding), and
+    :class:`ImageDecodeError` when the data is corrupt or truncated.
     """
-    if len(data) > limits.max_bytes:
-        raise ImageTooLarge(
-            f"image is {len(data)} bytes; the limit is {limits.max_bytes}",
-            limit=limits.max_bytes,
-            actual=len(data),
-            unit="bytes",
-        )
-    if not data:
-        raise ImageDecodeError("image is empty (0 bytes)")
+    _check_bytes(data, limits)
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise WajahError(
             "refusing to decode: PIL.ImageFile.LOAD_TRUNCATED_IMAGES has been set to True in "
@@ -156,16 +195,9 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedI
     image, format_name = _open_header(data, limits)
     with image:
         width, height = image.size
-        if width <= 0 or height <= 0:
-            raise ImageDecodeError(f"{format_name} header declares an empty image {width}x{height}")
-        if width * height > limits.max_pixels:
-            raise ImageTooLarge(
-                f"image is {width}x{height} = {width * height} pixels; "
-                f"the limit is {limits.max_pixels}",
-                limit=limits.max_pixels,
-                actual=width * height,
-                unit="pixels",
-            )
+        _check_dimensions(format_name, width, height, limits)
+        if format_name == "JPEG":
+            _check_jpeg_scans(data, limits)
         source_mode = image.mode
         _call_pillow(image.load, f"{format_name} data is corrupt or truncated", limits)
         orientation = _exif_orientation(image)
@@ -182,6 +214,94 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedI
         exif_orientation=orientation,
         mode=source_mode,
     )
+
+
+def _check_bytes(data: bytes, limits: DecodeLimits) -> None:
+    if len(data) > limits.max_bytes:
+        raise ImageTooLarge(
+            f"image is {len(data)} bytes; the limit is {limits.max_bytes}",
+            limit=limits.max_bytes,
+            actual=len(data),
+            unit="bytes",
+        )
+    if not data:
+        raise ImageDecodeError("image is empty (0 bytes)")
+
+
+def _check_dimensions(format_name: str, width: int, height: int, limits: DecodeLimits) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"{format_name} header declares an empty image {width}x{height}")
+    if width * height > limits.max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}x{height} = {width * height} pixels; "
+            f"the limit is {limits.max_pixels}",
+            limit=limits.max_pixels,
+            actual=width * height,
+            unit="pixels",
+        )
+    if max(width, height) > limits.max_aspect_ratio * min(width, height):
+        raise ImageDimensionsRefused(
+            f"image is {width}x{height}: no photograph is that elongated "
+            f"(the longer side may be at most {limits.max_aspect_ratio:g} times the shorter)",
+            width=width,
+            height=height,
+            max_aspect_ratio=limits.max_aspect_ratio,
+        )
+
+
+# JPEG markers (ITU-T T.81 Table B.1) that stand alone, without a length field.
+_JPEG_STANDALONE_MARKERS: Final = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RSTn, SOI, EOI
+_JPEG_SOS: Final = 0xDA
+_JPEG_EOI: Final = 0xD9
+
+
+def _check_jpeg_scans(data: bytes, limits: DecodeLimits) -> None:
+    """Count the start-of-scan segments by walking the marker structure (T.81 annex B), so
+    bytes inside metadata or entropy-coded data are never mistaken for markers."""
+    scans = 0
+    position = 2  # after SOI
+    end = len(data)
+    while position + 1 < end:
+        if data[position] != 0xFF:
+            return  # not at a marker: corrupt; the decoder will say so
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+            continue
+        if marker == _JPEG_EOI:
+            return
+        if marker in _JPEG_STANDALONE_MARKERS:
+            position += 2
+            continue
+        if position + 3 >= end:
+            return
+        segment_end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == _JPEG_SOS:
+            scans += 1
+            if scans > limits.max_jpeg_scans:
+                raise ImageTooComplex(
+                    f"the JPEG has more than {limits.max_jpeg_scans} scans; camera and "
+                    "scanner JPEGs have at most a few dozen",
+                    limit=limits.max_jpeg_scans,
+                    actual=scans,
+                )
+            position = _skip_entropy_coded(data, segment_end)
+        else:
+            position = segment_end
+
+
+def _skip_entropy_coded(data: bytes, position: int) -> int:
+    """The offset of the next marker after entropy-coded data (FF 00 is a stuffed byte, FF D0
+    to FF D7 are restart markers inside the scan)."""
+    while True:
+        position = data.find(b"\xff", position)
+        if position < 0 or position + 1 >= len(data):
+            return len(data)
+        following = data[position + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            position += 1 if following == 0xFF else 2
+            continue
+        return position
 
 
 def read_image_file(path: Path, limits: DecodeLimits = DecodeLimits()) -> DecodedImage:
@@ -243,7 +363,10 @@ def _header_matches(format_name: str, prefix: bytes) -> bool:
     accept = Image.OPEN[format_name][1]
     if accept is None:
         return True
-    result = accept(prefix)
+    try:
+        result = accept(prefix)
+    except Exception:  # some plugins' checks index past a 1- or 2-byte prefix (struct.error)
+        return False
     return bool(result) and not isinstance(result, str)  # a str is Pillow's "no, because"
 
 

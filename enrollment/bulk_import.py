@@ -48,7 +48,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -56,13 +55,7 @@ from typing import Final
 
 from biometric.datasets import IMAGE_SUFFIXES
 from biometric.engine import ProcessedImage
-from biometric.errors import (
-    EngineOverloaded,
-    ImageDecodeError,
-    ImageTooLarge,
-    UnsupportedImageFormat,
-    WajahInputError,
-)
+from biometric.errors import EngineOverloaded, ImageRefused, WajahInputError
 from biometric.quality import PROFILES, QualityProfile
 from enrollment.db import CaptureSource
 from enrollment.errors import SubjectNotFound
@@ -106,7 +99,7 @@ REPORT_COLUMNS: Final = (
 )
 OVERLOAD_BACKOFF_S: Final = 0.01  # the pool frees a slot a moment after a future completes
 
-_UNREADABLE_ERRORS: Final = (ImageDecodeError, UnsupportedImageFormat, ImageTooLarge, OSError)
+_UNREADABLE_ERRORS: Final = (ImageRefused, OSError)
 
 
 class ManifestError(WajahInputError):
@@ -289,7 +282,8 @@ def run_import(
 
     ``on_done(row)`` is called once per photo, right after its outcome is final (for a stored
     photo: after the database commit); ``progress(done, total)`` after each photo.
-    Raises :class:`BrokenProcessPool` if a face worker dies (the import cannot go on).
+    A photo whose face worker dies is reported as ``error`` (the pool replaces the worker and
+    the import goes on; running the import again retries it).
     """
     if isinstance(profile, str) and profile not in PROFILES:
         raise ValueError(f"unknown quality profile {profile!r}; one of {', '.join(PROFILES)}")
@@ -414,9 +408,7 @@ def _enroll_one(
             detail=f"{type(error).__name__}: {error}",
             image_sha256=job.digest,
         )
-    except BrokenProcessPool:  # a worker died: no later photo can be processed either
-        raise
-    except Exception as error:  # one odd photo (a dlib error, say) must not stop the import
+    except Exception as error:  # one odd photo, or its worker dying, must not stop the import
         return ImportRow(
             item.path,
             item.subject_ref,

@@ -22,7 +22,7 @@ import numpy as np
 
 from biometric.engine import ProcessedImage
 from biometric.errors import NoFaceFound
-from biometric.pool import EnginePool
+from biometric.pool import EnginePool, PoolHealth
 from biometric.quality import PROFILES, QualityProfile, QualityReport
 from enrollment.db import CaptureSource, ReviewResolution, SubjectStatus
 from enrollment.errors import SubjectNotActive
@@ -423,6 +423,10 @@ class IdentityService:
             for name in ("full_name", "date_of_birth", "nationality", "document_number")
         }
         return self.store.update_subject(subject.id, **fields)
+
+    def face_workers_health(self) -> PoolHealth:
+        """Whether the face worker pool can take work now (readiness, metrics)."""
+        return self.pool.health()
 
     def close(self) -> None:
         self.gallery.close()

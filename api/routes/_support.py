@@ -206,10 +206,13 @@ _STATUS_DESCRIPTIONS: Final = {
     409: "subject-exists, subject-not-active, subject-not-enrolled or review-already-resolved",
     413: "payload-too-large or image-too-large",
     415: "unsupported-image-format",
-    422: "invalid-request, image-decode-error, no-face, multiple-faces or low-quality",
+    422: (
+        "invalid-request, image-decode-error, image-dimensions, image-too-complex, no-face, "
+        "multiple-faces or low-quality"
+    ),
     429: "rate-limited or too-many-failed-attempts (Retry-After)",
     500: "internal-error",
-    503: "overloaded or timeout (Retry-After)",
+    503: "overloaded, timeout or face-worker-lost (Retry-After)",
 }
 
 # What any authenticated /v1 route can answer besides its own problems.

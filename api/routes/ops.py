@@ -30,6 +30,7 @@ def gallery_figures(service: IdentityService) -> dict[str, int]:
         "subjects": subjects,
         "open_reviews": open_reviews,
         "queue_depth": service.pool.pending,
+        "face_worker_restarts": service.face_workers_health().restarts,
     }
 
 

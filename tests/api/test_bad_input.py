@@ -230,3 +230,16 @@ def test_unknown_path_and_method(harness: ApiHarness) -> None:
     officer = harness.headers(Role.OFFICER)
     assert_problem(harness.client.get("/v1/nothing", headers=officer), 404, "not-found")
     assert_problem(harness.client.put("/v1/verify", headers=officer), 405, "method-not-allowed")
+
+
+@pytest.mark.parametrize(
+    ("path", "role"), [("/v1/quality", Role.CLERK), ("/v1/subjects", Role.CLERK)]
+)
+def test_json_nested_100000_deep_is_invalid_request(
+    harness: ApiHarness, path: str, role: Role
+) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    headers = {**harness.headers(role), "Content-Type": "application/json"}
+    response = harness.client.post(path, headers=headers, content=body)
+    assert_problem(response, 422, "invalid-request")
+    assert harness.client.get("/healthz").status_code == 200

@@ -14,14 +14,24 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from biometric.decode import DecodedImage, DecodeLimits, decode_image, read_image_file
+from biometric.decode import (
+    DecodedImage,
+    DecodeLimits,
+    ImageHeader,
+    decode_image,
+    probe_image,
+    read_image_file,
+)
 from biometric.errors import (
     ImageDecodeError,
+    ImageDimensionsRefused,
+    ImageTooComplex,
     ImageTooLarge,
     UnsupportedImageFormat,
     WajahError,
     WajahInputError,
 )
+from tests.bad_images import many_scan_jpeg
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -531,3 +541,47 @@ def test_read_file_over_byte_limit(tmp_path: Path) -> None:
         read_image_file(path, DecodeLimits(max_bytes=100))
     assert refused.value.unit == "bytes"
     assert refused.value.actual == path.stat().st_size
+
+
+@pytest.mark.parametrize("data", [b"\xff", b"\xff\xd8", b"\x89", b"BM", b"II", b"R"])
+def test_one_and_two_byte_prefixes_are_decode_errors(data: bytes) -> None:
+    with pytest.raises(ImageDecodeError):
+        decode_image(data)
+    with pytest.raises(ImageDecodeError):
+        probe_image(data)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 39_999), (39_999, 1), (2, 20_000_000)])
+def test_extreme_aspect_ratios_are_refused_from_the_header(width: int, height: int) -> None:
+    data = handmade_png(width, height, b"")
+    with pytest.raises(ImageDimensionsRefused) as refused:
+        probe_image(data)
+    assert (refused.value.width, refused.value.height) == (width, height)
+    with pytest.raises(ImageDimensionsRefused):
+        decode_image(data)
+
+
+def test_aspect_ratio_limit_is_inclusive() -> None:
+    limits = DecodeLimits(max_aspect_ratio=10.0)
+    image = Image.fromarray(np.zeros((10, 100, 3), dtype=np.uint8))
+    assert probe_image(encode(image, "PNG"), limits) == ImageHeader("PNG", 100, 10)
+    wider = Image.fromarray(np.zeros((10, 101, 3), dtype=np.uint8))
+    with pytest.raises(ImageDimensionsRefused):
+        probe_image(encode(wider, "PNG"), limits)
+
+
+def test_jpeg_scans_are_counted_by_marker_structure() -> None:
+    pixels = gradient_rgb(64, 64)
+    progressive = encode(Image.fromarray(pixels), "JPEG", progressive=True)
+    scans = progressive.count(b"\xff\xda")
+    assert scans >= 6  # libjpeg's standard progression
+    assert decode_image(progressive, DecodeLimits(max_jpeg_scans=scans)).rgb.shape == (64, 64, 3)
+    with pytest.raises(ImageTooComplex) as refused:
+        probe_image(progressive, DecodeLimits(max_jpeg_scans=scans - 1))
+    assert refused.value.limit == scans - 1
+
+
+def test_thousands_of_scans_are_refused_before_decoding() -> None:
+    many = many_scan_jpeg(encode(Image.fromarray(gradient_rgb(64, 64)), "JPEG"), 2000)
+    with pytest.raises(ImageTooComplex):
+        decode_image(many)
