@@ -185,17 +185,20 @@ def embed_comparison(chips: Sequence[np.ndarray], repeats: int = 3) -> dict[str,
     with the compute floor measured in the same run."""
     from threadpoolctl import threadpool_limits
 
+    from biometric.dlib_dnn import read_network
     from biometric.models import find_model_paths
     from biometric.onnx_templates import OnnxTemplateExtractor
+    from biometric.resnet_onnx import build_resnet_onnx
     from biometric.templates import TemplateExtractor
 
     weights = find_model_paths().face_recognition
     onnx = OnnxTemplateExtractor(weights, threads=1, batch_size=EMBED_BATCH)
+    _, graph = build_resnet_onnx(read_network(weights))
     reference = TemplateExtractor(weights)
     chips = list(chips)
     batch = chips[:EMBED_BATCH]
     one = chips[:1]
-    flops = 2.0 * onnx.summary.multiply_adds_per_chip
+    flops = 2.0 * graph.multiply_adds_per_chip
     rate = sgemm_gflops()
     floor_ms = flops / (rate * 1e9) * 1000.0
     with threadpool_limits(1):

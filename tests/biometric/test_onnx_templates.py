@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,3 +101,25 @@ def test_templates_equal_dlibs_on_500_lfw_photos(
         f"max {cosines.max():.9f}; largest raw difference {np.abs(ours - reference).max():.2e}"
     )
     assert cosines.min() >= TEMPLATE_COSINE_TOLERANCE
+
+
+def test_a_cached_graph_loads_without_the_onnx_package(
+    onnx_extractor: OnnxTemplateExtractor, tmp_path: Path
+) -> None:
+    weights = find_model_paths().face_recognition
+    first = OnnxTemplateExtractor(weights, cache_dir=tmp_path)
+    cached = list(tmp_path.glob("*.onnx"))
+    assert len(cached) == 1 and cached[0].stat().st_size > 20_000_000
+    # A fresh process given the cache never imports onnx (its import alone is ~1 s here).
+    probe = (
+        "import sys; from pathlib import Path; "
+        "from biometric.onnx_templates import OnnxTemplateExtractor; "
+        f"OnnxTemplateExtractor(Path({str(weights)!r}), cache_dir=Path({str(tmp_path)!r})); "
+        "print('onnx' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+    chip = np.random.default_rng(1).integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(first.embed_chips([chip]), onnx_extractor.embed_chips([chip]))
