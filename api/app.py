@@ -27,6 +27,7 @@ import anyio
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -36,7 +37,8 @@ from api.audit_trail import OUTCOME_OK, AuditEntry
 from api.auth import Caller
 from api.console import mount_console
 from api.errors import install_error_handlers, respond
-from api.limits import BodyLimitMiddleware, FailedVerifications, RateLimiter
+from api.headers import security_headers
+from api.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
 from api.logs import request_id_var
 from api.metrics import UNMATCHED_ROUTE, ApiMetrics
 from api.routes import ROUTERS
@@ -146,7 +148,10 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
                 await to_thread.run_sync(running.close)
                 running.store.dispose()
 
-    app = FastAPI(
+    # The documentation pages load Swagger UI and ReDoc from the package, not from a CDN (an
+    # office network may have no internet, and a page of the service must not run others'
+    # scripts).
+    app = FastAPIOffline(
         title="Wajah",
         version=API_VERSION,
         summary="Face enrollment, 1:1 verification and 1:N search for immigration offices.",
@@ -161,8 +166,10 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.failed_verifications = FailedVerifications(
-        settings.failed_verify_limit, settings.failed_verify_window_s
+    app.state.failed_verifications = VerificationLockout(
+        settings.failed_verify_limit,
+        settings.failed_verify_subject_limit,
+        settings.failed_verify_window_s,
     )
     app.state.readiness = startup.readiness
     for router in ROUTERS:
@@ -171,7 +178,11 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
     install_error_handlers(app)
     # Added last = outermost: the body limit runs inside the request context, so a refused
     # body still gets a request id, an access-log line and its metrics.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        upload_timeout_s=settings.upload_timeout_s,
+    )
     app.add_middleware(RequestContext)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -232,7 +243,10 @@ class RequestContext:
                     await response(scope, _no_receive, send)
                     return
                 response_started = True
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                for name, value in security_headers(scope["path"], scope.get("scheme", "http")):
+                    headers.setdefault(name, value)
             await send(message)
 
         try:

@@ -4,6 +4,7 @@ usage (one readable line on stderr)."""
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -216,14 +217,25 @@ def main() -> None:
     app()
 
 
+# Commands from other installed packages: each entry point of this group names a function
+# ``register(app)`` that adds its commands (``wajah bench`` comes from ``benchmarks.cli`` this
+# way, so the api never imports the benchmarks that sit above it).
+COMMAND_PLUGIN_GROUP = "wajah.commands"
+
+
+def _register_plugins() -> None:
+    for entry in sorted(entry_points(group=COMMAND_PLUGIN_GROUP), key=lambda e: e.name):
+        entry.load()(app)
+
+
 def _register() -> None:
-    from api import cli_admin, cli_bench, cli_gallery, cli_import, cli_serve
+    from api import cli_admin, cli_gallery, cli_import, cli_serve
 
     app.command()(cli_serve.serve)
     app.command("import")(cli_import.import_photos)
     app.add_typer(cli_admin.keys_app, name="keys")
     app.add_typer(cli_admin.audit_app, name="audit")
-    app.add_typer(cli_bench.bench_app, name="bench")
+    _register_plugins()
 
     app.command()(cli_gallery.enroll)
     app.command()(cli_gallery.verify)

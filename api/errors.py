@@ -100,6 +100,7 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
             "too-many-failed-attempts", 429, "Too many failed verifications for this subject"
         ),
         ProblemType("payload-too-large", 413, "The request body is too large"),
+        ProblemType("request-timeout", 408, "The request body arrived too slowly"),
         ProblemType("overloaded", 503, "The service is busy"),
         ProblemType("timeout", 503, "The request took too long"),
         ProblemType("face-worker-lost", 503, "A face worker stopped; retry"),

@@ -133,6 +133,66 @@ class FailedVerifications:
         with self._lock:
             self._failures.pop(subject_ref, None)
 
+    def forget(self, subject_ref: str) -> bool:
+        """Drop the count (a supervisor cleared it); True if there was one."""
+        with self._lock:
+            return self._failures.pop(subject_ref, None) is not None
+
+
+class VerificationLockout:
+    """Failed 1:1 verifications counted per counter and per subject.
+
+    One counter's key (a station) that fails ``per_station_limit`` times on a subject is
+    locked for that subject: an officer, or a stolen key, can lock only its own counter out.
+    The subject is locked at every counter once ``per_subject_limit`` failures gather across
+    counters, so an impostor cannot go on by walking from counter to counter either. A match
+    at any counter clears both counts; a supervisor can clear them with :meth:`clear`.
+    """
+
+    def __init__(
+        self,
+        per_station_limit: int,
+        per_subject_limit: int,
+        window_s: float,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if per_subject_limit < per_station_limit:
+            raise ValueError("failed_verify_subject_limit must be >= failed_verify_limit")
+        self._per_station = FailedVerifications(per_station_limit, window_s, clock)
+        self._per_subject = FailedVerifications(per_subject_limit, window_s, clock)
+        self._stations: dict[str, set[str]] = {}  # subject -> station keys with a count
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _pair(subject_ref: str, key_id: str) -> str:
+        return f"{subject_ref}\x00{key_id}"
+
+    def check(self, subject_ref: str, key_id: str) -> None:
+        """Raise ``too-many-failed-attempts`` while this station or the subject is locked."""
+        self._per_subject.check(subject_ref)
+        self._per_station.check(self._pair(subject_ref, key_id))
+
+    def record_failure(self, subject_ref: str, key_id: str) -> None:
+        self._per_subject.record_failure(subject_ref)
+        self._per_station.record_failure(self._pair(subject_ref, key_id))
+        with self._lock:
+            stations = self._stations.setdefault(subject_ref, set())
+            stations.add(key_id)
+            if len(self._stations) > MAX_TRACKED_SUBJECTS:
+                self._stations.pop(next(iter(self._stations)))
+
+    def record_match(self, subject_ref: str) -> None:
+        self.clear(subject_ref)
+
+    def clear(self, subject_ref: str) -> bool:
+        """Forget every count on the subject; True if there was any."""
+        with self._lock:
+            stations = self._stations.pop(subject_ref, set())
+        cleared = self._per_subject.forget(subject_ref)
+        for key_id in stations:
+            cleared = self._per_station.forget(self._pair(subject_ref, key_id)) or cleared
+        return cleared
+
 
 async def run_blocking(function: Callable[[], T], timeout_s: float) -> T:
     """Run blocking (CPU or database) work in a worker thread, answering ``timeout`` after
@@ -151,14 +211,21 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _UploadTooSlow(Exception):
+    pass
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413 ``payload-too-large``: at once when
     Content-Length says so, otherwise as soon as the streamed bytes pass the limit (chunked
-    uploads), so an oversized body is never held in memory."""
+    uploads), so an oversized body is never held in memory. A body that has not arrived in
+    full within ``upload_timeout_s`` of the request's start is answered 408
+    ``request-timeout`` (a slow-loris client trickling bytes)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_timeout_s: float = 180.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_timeout_s = upload_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,18 +233,27 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, self._too_large())
             return
         received = 0
         started = False
+        body_done = False
+        deadline = time.monotonic() + self.upload_timeout_s
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                return await receive()  # waiting for a disconnect: no deadline
+            try:
+                with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise _UploadTooSlow from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise _BodyTooLarge
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -191,16 +267,28 @@ class BodyLimitMiddleware:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        problem = problem_for(
-            ApiProblem(
-                "payload-too-large",
-                f"the request body is larger than {self.max_bytes} bytes",
-                extensions={"limit": self.max_bytes},
+            await self._refuse(scope, send, self._too_large())
+        except _UploadTooSlow:
+            if started:
+                raise
+            await self._refuse(
+                scope,
+                send,
+                ApiProblem(
+                    "request-timeout",
+                    f"the request body did not arrive within {self.upload_timeout_s:g} s",
+                ),
             )
+
+    def _too_large(self) -> ApiProblem:
+        return ApiProblem(
+            "payload-too-large",
+            f"the request body is larger than {self.max_bytes} bytes",
+            extensions={"limit": self.max_bytes},
         )
+
+    async def _refuse(self, scope: Scope, send: Send, refusal: ApiProblem) -> None:
+        problem = problem_for(refusal)
         state = scope.setdefault("state", {})
         state["problem_slug"] = problem.type.slug
         response = problem_response(

@@ -59,13 +59,19 @@ class Settings(BaseSettings):
     # little above max_image_bytes so that a base64 or multipart envelope around the largest
     # accepted image still fits.
     max_request_bytes: int = 16 * 1024 * 1024
+    # A request body must arrive within this (408 `request-timeout` otherwise), so a client
+    # trickling bytes cannot hold a connection and its memory: 16 MB at 1 Mbit/s takes 134 s.
+    upload_timeout_s: float = 180.0
     # A face request taking longer than this answers 503 `timeout`.
     request_timeout_s: float = 30.0
     # Requests per API key per minute (token bucket; bursts up to the same number).
     rate_limit_per_minute: int = 600
     # Failed 1:1 verifications in a row for one subject before it is locked out for the rest
     # of the window (an impostor trying photo after photo); a match resets the count.
+    # The count is per counter (API key): one station can lock only itself out for a subject.
+    # Across stations the subject locks at failed_verify_subject_limit.
     failed_verify_limit: int = 5
+    failed_verify_subject_limit: int = 15
     failed_verify_window_s: float = 300.0
 
     @property

@@ -27,6 +27,7 @@ from benchmarks.acquisition import (
 )
 from benchmarks.report import DATA_CAVEAT, markdown_table
 from biometric.datasets import LabeledPhoto, PhotoPair, list_labeled_photos, read_lfw_pairs
+from matcher import calibration
 
 FMR_TARGETS = (1e-2, 1e-3, 1e-4)
 FPIR_TARGETS = (1e-2, 1e-3)
@@ -73,28 +74,28 @@ def _vector(outcome: PhotoOutcome, pipeline: str) -> np.ndarray | None:
 
 def _score_sets(
     vectors: np.ndarray, subjects: np.ndarray, pipeline: str
-) -> tuple[metrics.ScoreSet, np.ndarray]:
+) -> tuple[calibration.ScoreSet, np.ndarray]:
     scores = _pairwise(vectors, pipeline)
     upper_i, upper_j = np.triu_indices(vectors.shape[0], k=1)
     values = scores[upper_i, upper_j]
     same = subjects[upper_i] == subjects[upper_j]
     pairs = np.stack([subjects[upper_i], subjects[upper_j]], axis=1)
-    score_set = metrics.ScoreSet.build(
+    score_set = calibration.ScoreSet.build(
         values[same], values[~same], subjects[upper_i][same], pairs[~same]
     )
     return score_set, scores
 
 
 def _verification(
-    score_set: metrics.ScoreSet, subjects: int, options: AccuracyOptions
+    score_set: calibration.ScoreSet, subjects: int, options: AccuracyOptions
 ) -> dict[str, Any]:
-    eer = metrics.equal_error_rate(score_set)
-    intervals = metrics.subject_bootstrap(
+    eer = calibration.equal_error_rate(score_set)
+    intervals = calibration.subject_bootstrap(
         score_set, subjects, FMR_TARGETS, options.bootstrap_replicates, options.seed
     )
     points = []
     for target in FMR_TARGETS:
-        point = metrics.fnmr_at_fmr(score_set, target)
+        point = calibration.fnmr_at_fmr(score_set, target)
         interval = intervals[f"fnmr@{target:g}"]
         points.append(
             {
@@ -151,7 +152,7 @@ def _acquisition_rates(outcomes: Sequence[PhotoOutcome]) -> dict[str, Any]:
         failures = total - statuses["ok"]
         found[pipeline] = {
             "failure_to_acquire": failures / total if total else float("nan"),
-            "failure_to_acquire_text": metrics.format_rate(failures, total),
+            "failure_to_acquire_text": calibration.format_rate(failures, total),
             "no_face": statuses["no_face"],
             "decode_error": statuses["decode_error"],
         }
@@ -162,7 +163,7 @@ def _acquisition_rates(outcomes: Sequence[PhotoOutcome]) -> dict[str, Any]:
         found["wajah"][f"failure_to_enrol_{profile}"] = (
             len(refused) / len(acquired) if acquired else float("nan")
         )
-        found["wajah"][f"failure_to_enrol_{profile}_text"] = metrics.format_rate(
+        found["wajah"][f"failure_to_enrol_{profile}_text"] = calibration.format_rate(
             len(refused), len(acquired)
         )
         found["wajah"][f"refusal_reasons_{profile}"] = dict(reasons.most_common())
@@ -203,7 +204,7 @@ def _lfw_protocol(
     return found
 
 
-def _plots(score_sets: dict[str, metrics.ScoreSet], title_suffix: str) -> dict[str, Any]:
+def _plots(score_sets: dict[str, calibration.ScoreSet], title_suffix: str) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -222,7 +223,7 @@ def _plots(score_sets: dict[str, metrics.ScoreSet], title_suffix: str) -> dict[s
         axis.legend()
     det, det_axis = plt.subplots(figsize=(6, 5))
     for pipeline in PIPELINES:
-        fmr, fnmr = metrics.det_points(score_sets[pipeline])
+        fmr, fnmr = calibration.det_points(score_sets[pipeline])
         keep = (fmr > 0) & (fnmr > 0)
         det_axis.plot(fmr[keep], fnmr[keep], label=pipeline)
     det_axis.set_xscale("log")
@@ -294,7 +295,7 @@ def run_accuracy(
             ),
         },
     }
-    score_sets: dict[str, metrics.ScoreSet] = {}
+    score_sets: dict[str, calibration.ScoreSet] = {}
     for pipeline in PIPELINES:
         vectors = np.stack([_vector(o, pipeline) for _, o in both])  # type: ignore[misc]
         score_set, matrix = _score_sets(vectors, subjects, pipeline)
@@ -310,21 +311,21 @@ def run_accuracy(
                     "target_fpir": p.target_fpir,
                     "threshold": p.threshold,
                     "fpir": p.fpir,
-                    "fpir_text": metrics.format_rate(p.false_positives, p.non_mated_searches),
+                    "fpir_text": calibration.format_rate(p.false_positives, p.non_mated_searches),
                     "fnir": p.fnir,
-                    "fnir_text": metrics.format_rate(p.misses, p.mated_searches),
+                    "fnir_text": calibration.format_rate(p.misses, p.mated_searches),
                     "resolvable": p.resolvable,
                 }
                 for p in identification.points
             ],
         }
         if pipeline == "plain_dlib":
-            false_matches, false_non_matches = metrics.rates_at_threshold(
+            false_matches, false_non_matches = calibration.rates_at_threshold(
                 score_set, -PLAIN_DLIB_DISTANCE_THRESHOLD
             )
             entry["at_l2_0.6"] = {
-                "fmr_text": metrics.format_rate(false_matches, entry["impostor_trials"]),
-                "fnmr_text": metrics.format_rate(false_non_matches, entry["genuine_trials"]),
+                "fmr_text": calibration.format_rate(false_matches, entry["impostor_trials"]),
+                "fnmr_text": calibration.format_rate(false_non_matches, entry["genuine_trials"]),
             }
         results[pipeline] = entry
     if options.pairs_file is not None:

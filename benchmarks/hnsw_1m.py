@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,23 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.acquisition import default_cache_dir, file_sha256, load_cached
+from benchmarks.acquisition import default_cache_dir
 from benchmarks.galleries import TemplateModel, fit_real
 from benchmarks.match_report import TARGET_APPROX_P99_MS, TARGET_RANK1_LOSS
 from benchmarks.report import RunContext, command_line, markdown_table, rss_bytes, write_report
+from benchmarks.studies import (
+    DEFAULT_FACES_DIR,
+    RESULTS_DIR,
+    WARMUP_QUERIES,
+    K,
+    cached_templates,
+    exact_single,
+    exact_top1,
+    latency_stats,
+    log,
+    single_query_latency,
+    timed_ms,
+)
 from biometric.datasets import list_labeled_photos
 from biometric.templates import MODEL_TAG
 from matcher.config import IndexConfig
@@ -44,31 +57,16 @@ from matcher.persistence import load_index, save_index
 SIZE = 1_000_000
 SEED = 0  # as benchmarks/match.py: the gallery rng is default_rng(seed + size)
 ADD_CHUNK = 50_000  # as benchmarks/match.py
-K = 10
 LATENCY_QUERIES = 1000  # half mated, half non-mated, interleaved
 ACCURACY_MATED = 5000  # mated probes for rank-1: one lost mate = 0.02 %, below the 0.1 % target
-WARMUP_QUERIES = 50
 DEFAULT_INDEX_PATH = Path("/tmp/wajah-bench/hnsw-1m-m{m}-efc{efc}.wajah-index")
-DEFAULT_FACES_DIR = Path(__file__).resolve().parents[2] / "shared" / "faces"
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-def log(message: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
 def real_fit_model(faces_dir: Path) -> tuple[TemplateModel, int]:
     """The real-fit model from the cached templates of the labeled photos (as ``wajah bench
     match`` does; this script never computes templates itself)."""
     photos = list_labeled_photos(faces_dir / "lfw_deepfunneled")
-    cache = default_cache_dir()
-    vectors: list[np.ndarray] = []
-    identities: list[str] = []
-    for photo in photos:
-        cached = load_cached(cache, file_sha256(photo.path))
-        if cached is not None and cached.template is not None:
-            vectors.append(np.asarray(cached.template, dtype=np.float32))
-            identities.append(photo.identity)
+    vectors, identities = cached_templates(photos, default_cache_dir())
     if len(vectors) < 200:
         raise SystemExit(f"only {len(vectors)} cached real templates; run `wajah bench match`")
     return fit_real(np.stack(vectors), identities), len(vectors)
@@ -83,6 +81,18 @@ def index_path(given: str | None, m: int, efc: int) -> Path:
     return Path(given) if given else Path(str(DEFAULT_INDEX_PATH).format(m=m, efc=efc))
 
 
+def add_in_chunks(
+    index: GalleryIndex, gallery: np.ndarray, progress: Callable[[int], None] | None = None
+) -> None:
+    """Add ``gallery`` (N, 128) as an enrolment would, ``ADD_CHUNK`` rows at a time (template id
+    = subject id = row); ``progress(rows added so far)`` after each chunk."""
+    for first in range(0, gallery.shape[0], ADD_CHUNK):
+        rows = np.arange(first, min(first + ADD_CHUNK, gallery.shape[0]), dtype=np.int64)
+        index.add(rows, rows, gallery[rows])
+        if progress is not None:
+            progress(first + rows.shape[0])
+
+
 def build(args: argparse.Namespace) -> None:
     faiss.omp_set_num_threads(args.threads)
     model, real_count = real_fit_model(Path(args.faces_dir))
@@ -92,12 +102,12 @@ def build(args: argparse.Namespace) -> None:
     rss_before = rss_bytes()
     index = GalleryIndex(config)
     start = time.perf_counter()
-    for first in range(0, SIZE, ADD_CHUNK):
-        rows = np.arange(first, min(first + ADD_CHUNK, SIZE), dtype=np.int64)
-        index.add(rows, rows, gallery[rows])
+
+    def progress(done: int) -> None:
         elapsed = time.perf_counter() - start
-        done = first + rows.shape[0]
         log(f"built {done:,}/{SIZE:,} in {elapsed:.0f} s (eta {elapsed * (SIZE / done - 1):.0f} s)")
+
+    add_in_chunks(index, gallery, progress)
     build_s = time.perf_counter() - start
     rss_after = rss_bytes()
     target = index_path(args.index_path, args.m, args.efc)
@@ -122,40 +132,6 @@ def build(args: argparse.Namespace) -> None:
     log(f"built in {build_s:.0f} s, saved {info['file_bytes'] / 1e9:.2f} GB in {save_s:.0f} s")
 
 
-def exact_top1(gallery: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(best row (Q,) int64, best score (Q,) float32), chunked numpy sgemm."""
-    rows = np.empty(queries.shape[0], dtype=np.int64)
-    scores = np.empty(queries.shape[0], dtype=np.float32)
-    for first in range(0, queries.shape[0], 64):
-        block = queries[first : first + 64] @ gallery.T
-        rows[first : first + 64] = np.argmax(block, axis=1)
-        scores[first : first + 64] = block[np.arange(block.shape[0]), rows[first : first + 64]]
-    return rows, scores
-
-
-def latency_stats(times_ms: list[float]) -> dict[str, float]:
-    values = np.asarray(times_ms)
-    return {
-        "p50": float(np.percentile(values, 50)),
-        "p95": float(np.percentile(values, 95)),
-        "p99": float(np.percentile(values, 99)),
-        "mean": float(values.mean()),
-        "max": float(values.max()),
-        "n": int(values.shape[0]),
-    }
-
-
-def single_query_latency(index: GalleryIndex, queries: np.ndarray) -> dict[str, float]:
-    for query in queries[:WARMUP_QUERIES]:
-        index.search(query, K)
-    times = []
-    for query in queries:
-        start = time.perf_counter()
-        index.search(query, K)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return latency_stats(times)
-
-
 def measure_config(
     index: GalleryIndex,
     label: str,
@@ -164,7 +140,7 @@ def measure_config(
     mates: np.ndarray,
     exact_rows: np.ndarray,
 ) -> dict[str, Any]:
-    latency = single_query_latency(index, latency_queries)
+    latency = single_query_latency(lambda query: index.search(query, K), latency_queries)
     found = np.concatenate(
         [index.search(mated_probes[f : f + 256], K)[1][:, 0] for f in range(0, len(mates), 256)]
     )
@@ -206,9 +182,7 @@ def measure_ivf(
         config = IndexConfig(kind="ivf", ivf_nlist=nlist)
         index = GalleryIndex(config)
         start = time.perf_counter()
-        for first in range(0, SIZE, ADD_CHUNK):
-            rows = np.arange(first, min(first + ADD_CHUNK, SIZE), dtype=np.int64)
-            index.add(rows, rows, gallery[rows])
+        add_in_chunks(index, gallery)
         build_s = time.perf_counter() - start
         stats = index.stats()
         log(f"ivf {nlist} lists built in {build_s:.0f} s")
@@ -247,13 +221,7 @@ def measure(args: argparse.Namespace) -> None:
     latency_queries[1::2] = non_mated
     log("exact reference")
     exact_rows, _ = exact_top1(gallery, mated_probes)
-    exact_times = []
-    for query in latency_queries[:200]:
-        start = time.perf_counter()
-        scores = gallery @ query
-        part = np.argpartition(-scores, K - 1)[:K]
-        part[np.argsort(-scores[part])]
-        exact_times.append((time.perf_counter() - start) * 1000.0)
+    exact_times = timed_ms(exact_single(gallery), latency_queries[:200])  # no warm-up
     baseline = {
         "method": "exact numpy (sgemv), 200 queries",
         "latency_ms": latency_stats(exact_times),

@@ -35,19 +35,24 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.acquisition import default_cache_dir, file_sha256, load_cached
+from benchmarks.acquisition import default_cache_dir
 from benchmarks.galleries import fit_real
-from benchmarks.hnsw_1m import (
+from benchmarks.match_report import TARGET_APPROX_P99_MS, TARGET_RANK1_LOSS
+from benchmarks.report import RunContext, command_line, markdown_table, rss_bytes, write_report
+from benchmarks.studies import (
     DEFAULT_FACES_DIR,
     RESULTS_DIR,
     WARMUP_QUERIES,
     K,
+    cached_templates,
+    exact_single,
     exact_top1,
     latency_stats,
     log,
+    single_query_latency,
+    timed_ms,
+    warm_up,
 )
-from benchmarks.match_report import TARGET_APPROX_P99_MS, TARGET_RANK1_LOSS
-from benchmarks.report import RunContext, command_line, markdown_table, rss_bytes, write_report
 from biometric.datasets import list_labeled_photos
 from biometric.templates import MODEL_TAG, TEMPLATE_DIM, normalise
 from matcher.config import IVFPQ_PROBE_FRACTION, IndexConfig
@@ -73,13 +78,8 @@ class Gallery:
 
 
 def _cached_lfw(faces_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    vectors, identities = [], []
-    cache = default_cache_dir()
-    for photo in list_labeled_photos(faces_dir / "lfw_deepfunneled"):
-        cached = load_cached(cache, file_sha256(photo.path))
-        if cached is not None and cached.template is not None:
-            vectors.append(np.asarray(cached.template, dtype=np.float32))
-            identities.append(photo.identity)
+    photos = list_labeled_photos(faces_dir / "lfw_deepfunneled")
+    vectors, identities = cached_templates(photos, default_cache_dir())
     if len(vectors) < 200:
         raise SystemExit(f"only {len(vectors)} cached real templates; run `wajah bench match`")
     return np.stack(vectors), np.asarray(identities)
@@ -160,17 +160,6 @@ def galleries(faces_dir: Path, mated: int, seed: int) -> list[Gallery]:
     ]
 
 
-def _latency(search: Any, queries: np.ndarray) -> dict[str, float]:
-    for query in queries[:WARMUP_QUERIES]:
-        search(query)
-    times = []
-    for query in queries:
-        start = time.perf_counter()
-        search(query)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return latency_stats(times)
-
-
 def _interleaved_latency(
     index: GalleryIndex, probes: list[int], queries: np.ndarray
 ) -> list[dict[str, float]]:
@@ -178,25 +167,16 @@ def _interleaved_latency(
     turn (LATENCY_ROUNDS slices of the queries), so a burst of load on this shared machine
     lands on all of them alike instead of on whichever was being timed."""
     times: list[list[float]] = [[] for _ in probes]
+
+    def search(query: np.ndarray) -> Any:
+        return index.search(query, K)
+
     for round_queries in np.array_split(queries, LATENCY_ROUNDS):
         for position, nprobe in enumerate(probes):
             index.reconfigure(replace(index.config, ivfpq_nprobe=nprobe))
-            for query in round_queries[: WARMUP_QUERIES // LATENCY_ROUNDS + 1]:
-                index.search(query, K)
-            for query in round_queries:
-                start = time.perf_counter()
-                index.search(query, K)
-                times[position].append((time.perf_counter() - start) * 1000.0)
+            warm_up(search, round_queries[: WARMUP_QUERIES // LATENCY_ROUNDS + 1])
+            times[position] += timed_ms(search, round_queries)
     return [latency_stats(t) for t in times]
-
-
-def _exact_single(gallery: np.ndarray) -> Any:
-    def search(query: np.ndarray) -> np.ndarray:
-        scores = gallery @ query
-        part = np.argpartition(-scores, K - 1)[:K]
-        return part[np.argsort(-scores[part])]
-
-    return search
 
 
 def measure_gallery(gallery: Gallery, args: argparse.Namespace) -> dict[str, Any]:
@@ -208,7 +188,7 @@ def measure_gallery(gallery: Gallery, args: argparse.Namespace) -> dict[str, Any
     latency_queries[1::2] = gallery.non_mated
     recall_queries = latency_queries[:RECALL_QUERIES]
     exact_top10 = np.argsort(-(recall_queries @ gallery.vectors.T), axis=1)[:, :K]
-    baseline = _latency(_exact_single(gallery.vectors), latency_queries[:200])
+    baseline = single_query_latency(exact_single(gallery.vectors), latency_queries[:200])
     log(f"{gallery.name}: exact numpy p50 {baseline['p50']:.1f} ms, p99 {baseline['p99']:.1f}")
 
     rss_before = rss_bytes()

@@ -33,6 +33,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from enrollment.errors import EncryptionKeyError, RecordDecryptionError
+from matcher.atomic_files import fsync_directory
 
 logger = logging.getLogger(__name__)
 
@@ -184,16 +185,6 @@ def _create_key_file(key_file: Path) -> bytes:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-    _fsync_directory(key_file.parent)
+    fsync_directory(key_file.parent)
     logger.info(json.dumps({"event": "records_key_created", "path": str(key_file)}))
     return key
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

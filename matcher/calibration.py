@@ -23,6 +23,7 @@ cost one sort (about a second) and each query microseconds. Pure numpy, determin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,7 @@ class ThresholdChoice:
 class EqualErrorRate:
     rate: float  # mean of FMR and FNMR at the threshold where they are closest
     threshold: float
-    false_match_rate: float
+    false_match_rate: float  # at the threshold
     false_non_match_rate: float
 
 
@@ -231,3 +232,241 @@ class ScoreCalibration:
             false_match_rates=self.false_match_rate(thresholds),
             false_non_match_rates=self.false_non_match_rate(thresholds),
         )
+
+
+# --- Score sets with subjects: the benchmarks' report and its subject bootstrap ----------------
+# The same FMR and FNMR as above, evaluated at every distinct score at once and optionally
+# weighted: the subject bootstrap (Bolle, Ratha & Pankanti 2004, "Error analysis of pattern
+# recognition systems -- the subsets bootstrap") reuses one sort, since resampling subjects
+# with replacement is the same as weighting each comparison by how often its subject(s) were
+# drawn. Where no error is seen in N trials the rate is reported as "< 3/N" (rule of three).
+
+
+def rule_of_three(trials: int) -> float:
+    """95 % upper bound of a rate when no error was seen in ``trials`` trials."""
+    if trials <= 0:
+        return float("nan")
+    return RULE_OF_THREE / trials
+
+
+def format_rate(errors: float, trials: int, digits: int = 3) -> str:
+    """``"0.0123 (12/976)"``, or ``"< 0.0031 (0/976, rule of three)"`` when nothing was seen."""
+    if trials <= 0:
+        return "n/a (no trials)"
+    if errors == 0:
+        return f"< {rule_of_three(trials):.{digits}g} (0/{trials}, rule of three)"
+    return f"{errors / trials:.{digits}g} ({errors:g}/{trials})"
+
+
+@dataclass(frozen=True)
+class ScoreSet:
+    """Genuine and impostor scores, sorted ascending, with the subjects behind each.
+
+    genuine: (G,) float64 ascending; genuine_subject: (G,) int64 subject index of each.
+    impostor: (I,) float64 ascending; impostor_subjects: (I, 2) int64 the two subjects.
+    thresholds: (T,) float64 ascending candidate thresholds (every distinct score, then +inf).
+    """
+
+    genuine: np.ndarray
+    genuine_subject: np.ndarray
+    impostor: np.ndarray
+    impostor_subjects: np.ndarray
+    thresholds: np.ndarray
+    genuine_below: np.ndarray  # (T,) int64: genuine scores < thresholds[j]
+    impostor_below: np.ndarray  # (T,) int64: impostor scores < thresholds[j]
+
+    @classmethod
+    def build(
+        cls,
+        genuine: np.ndarray,
+        impostor: np.ndarray,
+        genuine_subject: np.ndarray | None = None,
+        impostor_subjects: np.ndarray | None = None,
+    ) -> ScoreSet:
+        genuine = np.asarray(genuine, dtype=np.float64)
+        impostor = np.asarray(impostor, dtype=np.float64)
+        if genuine.size == 0 or impostor.size == 0:
+            raise ValueError("need at least one genuine and one impostor score")
+        g_subject = (
+            np.zeros(genuine.shape[0], np.int64)
+            if genuine_subject is None
+            else np.asarray(genuine_subject, np.int64)
+        )
+        i_subjects = (
+            np.zeros((impostor.shape[0], 2), np.int64)
+            if impostor_subjects is None
+            else np.asarray(impostor_subjects, np.int64).reshape(-1, 2)
+        )
+        g_order = np.argsort(genuine, kind="stable")
+        i_order = np.argsort(impostor, kind="stable")
+        genuine, g_subject = genuine[g_order], g_subject[g_order]
+        impostor, i_subjects = impostor[i_order], i_subjects[i_order]
+        thresholds = np.concatenate([np.unique(np.concatenate([genuine, impostor])), [np.inf]])
+        return cls(
+            genuine=genuine,
+            genuine_subject=g_subject,
+            impostor=impostor,
+            impostor_subjects=i_subjects,
+            thresholds=thresholds,
+            genuine_below=np.searchsorted(genuine, thresholds, side="left"),
+            impostor_below=np.searchsorted(impostor, thresholds, side="left"),
+        )
+
+    def rates(
+        self, genuine_weight: np.ndarray | None = None, impostor_weight: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(FMR (T,), FNMR (T,)) at every candidate threshold, optionally weighted."""
+        if genuine_weight is None:
+            fnmr = self.genuine_below / self.genuine.shape[0]
+        else:
+            cumulative = np.concatenate([[0.0], np.cumsum(genuine_weight)])
+            total = cumulative[-1]
+            fnmr = (
+                cumulative[self.genuine_below] / total
+                if total > 0
+                else np.full_like(self.thresholds, np.nan)
+            )
+        if impostor_weight is None:
+            fmr = 1.0 - self.impostor_below / self.impostor.shape[0]
+        else:
+            cumulative = np.concatenate([[0.0], np.cumsum(impostor_weight)])
+            total = cumulative[-1]
+            fmr = (
+                1.0 - cumulative[self.impostor_below] / total
+                if total > 0
+                else np.full_like(self.thresholds, np.nan)
+            )
+        return np.asarray(fmr, np.float64), np.asarray(fnmr, np.float64)
+
+
+@dataclass(frozen=True)
+class ErrorRatesAtTarget:
+    """FNMR at the lowest candidate threshold whose FMR does not exceed the target (the
+    benchmarks' report; :class:`ThresholdChoice` is the service's choice of a threshold)."""
+
+    target_fmr: float
+    threshold: float
+    fmr: float
+    fnmr: float
+    false_matches: int
+    false_non_matches: int
+    impostor_trials: int
+    genuine_trials: int
+
+    @property
+    def resolvable(self) -> bool:
+        """Enough impostor trials to tell an FMR of target from 0 (rule of three)."""
+        return rule_of_three(self.impostor_trials) <= self.target_fmr
+
+    def fnmr_text(self) -> str:
+        return format_rate(self.false_non_matches, self.genuine_trials)
+
+    def fmr_text(self) -> str:
+        return format_rate(self.false_matches, self.impostor_trials)
+
+
+def equal_error_rate(
+    scores: ScoreSet,
+    genuine_weight: np.ndarray | None = None,
+    impostor_weight: np.ndarray | None = None,
+) -> EqualErrorRate:
+    """EER over the candidate thresholds (every distinct score): where FMR and FNMR are
+    closest, optionally weighted (the subject bootstrap). :meth:`ScoreCalibration.
+    equal_error_rate` bisects to a float32 threshold instead, for the service."""
+    fmr, fnmr = scores.rates(genuine_weight, impostor_weight)
+    best = _closest(fmr, fnmr)
+    return EqualErrorRate(
+        float((fmr[best] + fnmr[best]) / 2.0),
+        float(scores.thresholds[best]),
+        float(fmr[best]),
+        float(fnmr[best]),
+    )
+
+
+def _closest(fmr: np.ndarray, fnmr: np.ndarray) -> int:
+    """Index of the candidate threshold where FMR and FNMR are closest (NaN ignored)."""
+    return int(np.nanargmin(np.abs(fmr - fnmr)))
+
+
+def _operating_index(fmr: np.ndarray, target_fmr: float) -> int:
+    allowed = np.flatnonzero(fmr <= target_fmr)  # FMR falls as the threshold rises
+    return int(allowed[0]) if allowed.size else len(fmr) - 1
+
+
+def fnmr_at_fmr(scores: ScoreSet, target_fmr: float) -> ErrorRatesAtTarget:
+    fmr, fnmr = scores.rates()
+    index = _operating_index(fmr, target_fmr)
+    threshold = float(scores.thresholds[index])
+    return ErrorRatesAtTarget(
+        target_fmr=target_fmr,
+        threshold=threshold,
+        fmr=float(fmr[index]),
+        fnmr=float(fnmr[index]),
+        false_matches=int(scores.impostor.shape[0] - scores.impostor_below[index]),
+        false_non_matches=int(scores.genuine_below[index]),
+        impostor_trials=int(scores.impostor.shape[0]),
+        genuine_trials=int(scores.genuine.shape[0]),
+    )
+
+
+def rates_at_threshold(scores: ScoreSet, threshold: float) -> tuple[int, int]:
+    """(false matches, false non-matches) at a fixed threshold."""
+    false_non_matches = int(np.searchsorted(scores.genuine, threshold, side="left"))
+    false_matches = int(scores.impostor.shape[0] - np.searchsorted(scores.impostor, threshold))
+    return false_matches, false_non_matches
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+def subject_bootstrap(
+    scores: ScoreSet,
+    subjects: int,
+    fmr_targets: Sequence[float],
+    replicates: int = 200,
+    seed: int = 0,
+) -> dict[str, Interval]:
+    """95 % percentile intervals of the EER and of FNMR at each FMR target, resampling SUBJECTS
+    with replacement (comparisons of one subject are correlated; resampling comparisons would
+    make the intervals too narrow). ``subjects`` is the number of subjects, indices 0..n-1.
+
+    A subject drawn m times weights its genuine comparisons by m and an impostor comparison of
+    subjects a, b by m_a * m_b. Keys: "eer" and "fnmr@<target>".
+    """
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {"eer": []}
+    for target in fmr_targets:
+        draws[f"fnmr@{target:g}"] = []
+    for _ in range(replicates):
+        counts = np.bincount(rng.integers(0, subjects, subjects), minlength=subjects).astype(
+            np.float64
+        )
+        genuine_weight = counts[scores.genuine_subject]
+        impostor_weight = (
+            counts[scores.impostor_subjects[:, 0]] * counts[scores.impostor_subjects[:, 1]]
+        )
+        if genuine_weight.sum() == 0 or impostor_weight.sum() == 0:
+            continue
+        fmr, fnmr = scores.rates(genuine_weight, impostor_weight)
+        best = _closest(fmr, fnmr)
+        draws["eer"].append(float((fmr[best] + fnmr[best]) / 2.0))
+        for target in fmr_targets:
+            draws[f"fnmr@{target:g}"].append(float(fnmr[_operating_index(fmr, target)]))
+    return {
+        key: Interval(float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5)))
+        if values
+        else Interval(float("nan"), float("nan"))
+        for key, values in draws.items()
+    }
+
+
+def det_points(scores: ScoreSet, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """(FMR, FNMR) along the DET curve, thinned to at most ``max_points`` for plotting."""
+    fmr, fnmr = scores.rates()
+    if fmr.shape[0] > max_points:
+        keep = np.unique(np.linspace(0, fmr.shape[0] - 1, max_points).astype(np.int64))
+        fmr, fnmr = fmr[keep], fnmr[keep]
+    return fmr, fnmr

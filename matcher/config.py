@@ -21,13 +21,13 @@ HNSW_M = 32  # graph degree; faiss wiki "Guidelines to choose an index": 4..64, 
 #              usual middle ground between recall and memory (M * 2 * 4 bytes per vector).
 HNSW_EF_CONSTRUCTION = 80  # faiss default 40; 80 buys recall at build time only.
 HNSW_EF_SEARCH = 128  # faiss default 16 is too low for biometric recall; raised per call to
-#                       at least the number of candidates asked for. Kept, not tuned: at 1M
-#                       real-fit templates (M 32, efConstruction 40, 2 cores, 2026-11-26,
-#                       benchmarks/results/hnsw-1m-20261126T144206Z.md) no efSearch meets
-#                       "p99 <= 2 ms and mate rank-1 loss <= 0.1 %": efSearch 64 p99 ~1.5 ms,
-#                       loss 11 %; 128 p50 ~1.9 ms, loss 5 %; 512 p50 ~5 ms, loss 0.6 %.
-#                       efConstruction 80 barely helps (hnsw-1m-20261126T145813Z.md: 128 ->
-#                       loss 4.3 %, p99 2.1 ms).
+#                       at least the number of candidates asked for. Not a tuned optimum:
+#                       no efSearch meets "p99 <= 2 ms and mate rank-1 loss <= 0.1 %" at 1M
+#                       real-fit templates, so HNSW is not the large-gallery kind ("ivfpq" is).
+#                       M 32, efConstruction 40 (benchmarks/results/
+#                       hnsw-1m-20261126T144206Z.md): efSearch 64 p99 ~1.5 ms, loss 11 %;
+#                       128 p50 ~1.9 ms, loss 5 %; 512 p50 ~5 ms, loss 0.6 %. efConstruction 80
+#                       (latest-hnsw-1m.md): efSearch 128 loss 4.3 %, p99 2.1 ms.
 HNSW_REBUILD_TOMBSTONE_FRACTION = 0.5  # rebuild the graph on removal once dead nodes reach
 #                       half the live ones: filtered HNSW search visits dead nodes, so latency
 #                       and recall degrade with their share (faiss issue #1988 discussion).
@@ -49,12 +49,12 @@ IVFPQ_LISTS_PER_SQRT_N = 2  # "ivfpq" lists: 2 * sqrt(N) (2,000 at 1M, ~500 temp
 #                 In faiss's fast-scan a visited list costs ~0.7 us whatever its length, a code
 #                 ~1.6 ns (1M, 1 core: 1,000 lists of 125 codes 0.9 ms, where one flat scan of the
 #                 same 127k codes takes 0.2 ms), so fewer, longer lists win even though finer
-#                 lists keep more mates per template scanned. 1M real-fit gallery, 20k mates,
-#                 this code path (2 cores, 2026-11-27; a scratch run interleaving the layouts on
-#                 one saved gallery, figures in the issue 6 note): 8,000 lists / 1,000 visited
-#                 p50 0.91 ms, 14 mates lost; 2,000 / 400 p50 0.70 ms, 6 lost; 1,000 / 200
-#                 0.64 ms, 14 lost; dlib-like gallery 14, 9 and 21 lost. The shipped layout is
-#                 measured in benchmarks/results/latest-ivfpq-1m.md.
+#                 lists keep more mates per template scanned. Layouts compared on one saved 1M
+#                 real-fit gallery, 20k mates, 2 cores (a comparison with no result file; its
+#                 figures are in the issue 6 note): 8,000 lists / 1,000 visited p50 0.91 ms,
+#                 14 mates lost; 2,000 / 400 p50 0.70 ms, 6 lost; 1,000 / 200 0.64 ms, 14 lost;
+#                 dlib-like gallery 14, 9 and 21 lost. The shipped layout on three galleries:
+#                 benchmarks/results/latest-ivfpq-1m.md.
 IVFPQ_RETRAIN_GROWTH = 2  # automatic "ivfpq" lists are retrained once 2 * sqrt(N) reaches this
 #                 many times the lists held (the gallery has grown 4x since they were trained).
 IVFPQ_PROBE_FRACTION = 0.25  # lists visited per query as a share of nlist when ivfpq_nprobe

@@ -16,12 +16,17 @@ the 512 MB matrix, 25.4 ms (faiss ``fvec_norms_L2sqr``, 21 GB/s):
   ``IndexFlatIP`` with the default threshold 1597 ms; numpy sgemm + argpartition 523 ms.
 * so: fewer than ``EXACT_BATCH_MIN_QUERIES`` (3) queries -> one numpy sgemv each; more -> BLAS.
 
+What differs by kind (the row store, the search structure, when it is retrained, what it
+saves) is an :class:`~matcher.accelerators.Accelerator` chosen from the registry in
+:mod:`matcher.accelerators`; the index keeps the rows, the id columns, the exact re-rank and
+identification.
+
 Approximate kinds ("hnsw", "ivf", "ivfpq") re-score their candidates exactly from the float
 store for all queries at once (one gather, one batched matrix-vector product, one lexsort). HNSW
 answers in rows (no id lookup); the inverted-list kinds answer in template ids, mapped to rows in
 one ``map`` over the dict.
-Measured at 1M (2 cores, 100 candidates, one query): 50 us against 100 us for the former
-per-query loop with per-candidate dict lookups.
+Measured at 1M (2 cores, 100 candidates, one query): 50 us, against 100 us for a per-query
+loop with per-candidate dict lookups.
 
 Thread safety: one instance is safe to share. Searches run concurrently (FAISS and numpy release
 the GIL); writes (add, remove, rebuild) are serialised by a writer-preferring readers-writer lock
@@ -35,28 +40,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from biometric.templates import MODEL_TAG, TEMPLATE_DIM
-from matcher.accelerators import HnswAccelerator, IvfAccelerator, IvfPqAccelerator
-from matcher.config import (
-    HNSW_REBUILD_TOMBSTONE_FRACTION,
-    IDENTIFY_DEPTH_FACTOR,
-    IVFPQ_COARSE_DIMS,
-    IVFPQ_DIMS,
-    IVFPQ_RETRAIN_GROWTH,
-    IVFPQ_SUBQUANTIZERS,
-    IVFPQ_TRAINING_PER_LIST,
-    UNIT_NORM_TOLERANCE,
-    IndexConfig,
-    IndexKind,
-    automatic_nlist,
-    ivf_training_size,
-    ivfpq_probes,
-)
+from matcher.accelerators import Accelerator, AcceleratorState, GalleryRows, accelerator_class
+from matcher.config import IDENTIFY_DEPTH_FACTOR, UNIT_NORM_TOLERANCE, IndexConfig, IndexKind
 from matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
 from matcher.locking import ReadWriteLock
 from matcher.storage import FloatStore, GrowableArray, Sq8Store, TemplateRows, top_k
-from matcher.template_space import shipped_space
-
-_ListAccelerator = IvfAccelerator  # inverted lists labelled by template id (IvfPq is one)
 
 __all__ = [
     "Candidate",
@@ -145,21 +133,15 @@ class GalleryIndex:
         self._config = config if config is not None else IndexConfig()
         self._model_tag = model_tag
         self._lock = ReadWriteLock()
-        self._store: FloatStore | Sq8Store = (
-            Sq8Store() if self._config.kind == "sq8" else FloatStore()
-        )
+        kind = accelerator_class(self._config.kind)
+        # The kind's search structure (matcher.accelerators); LookupError for "ivfpq" when no
+        # template space is shipped for the model.
+        self._accelerator: Accelerator = kind.create(self._config, model_tag)
+        self._store: FloatStore | Sq8Store = kind.new_store()
         self._template_ids = GrowableArray(np.int64)  # (N,) int64, row-aligned with the store
         self._subject_ids = GrowableArray(np.int64)  # (N,) int64, row-aligned with the store
         self._rows = TemplateRows()  # template id -> row
         self._last_template_id = -1
-        self._accelerator: HnswAccelerator | IvfAccelerator | IvfPqAccelerator | None = None
-        self._within: np.ndarray | None = None  # "ivfpq": the model's within-identity scatter
-        if self._config.kind == "ivfpq":
-            self._within = shipped_space(model_tag).within  # LookupError: no shipped space
-        if self._config.kind == "hnsw":
-            self._accelerator = HnswAccelerator(
-                self._config.hnsw_m, self._config.hnsw_ef_construction
-            )
 
     # --- properties -----------------------------------------------------------------------
 
@@ -208,7 +190,7 @@ class GalleryIndex:
                 + self._template_ids.memory_bytes()
                 + self._subject_ids.memory_bytes()
                 + self._rows.memory_bytes()
-                + (accelerator.memory_bytes() if accelerator is not None else 0)
+                + accelerator.memory_bytes()
             )
             return IndexStats(
                 kind=self._config.kind,
@@ -217,9 +199,9 @@ class GalleryIndex:
                 memory_bytes=int(memory),
                 model_tag=self._model_tag,
                 last_template_id=self._last_template_id,
-                tombstones=accelerator.tombstones if accelerator is not None else 0,
-                approximate_active=accelerator is not None or self._config.kind == "sq8",
-                ivf_lists=accelerator.nlist if isinstance(accelerator, _ListAccelerator) else 0,
+                tombstones=accelerator.tombstones,
+                approximate_active=accelerator.approximate,
+                ivf_lists=accelerator.lists,
             )
 
     def reconfigure(self, config: IndexConfig) -> None:
@@ -273,56 +255,19 @@ class GalleryIndex:
             self._subject_ids.append(new_subjects)
             self._rows.assign(new_ids, np.arange(start, start + len(new_ids), dtype=np.int64))
             self._last_template_id = max(self._last_template_id, int(new_ids.max()))
-            self._update_accelerator_after_add(new_ids, new_vectors)
+            self._after_write(added=(new_ids, new_vectors))
 
-    def _update_accelerator_after_add(self, new_ids: np.ndarray, new_vectors: np.ndarray) -> None:
-        if self._config.kind == "hnsw":
-            assert isinstance(self._accelerator, HnswAccelerator)
-            self._accelerator.add(new_vectors)
-        elif self._config.kind in ("ivf", "ivfpq"):
-            if isinstance(self._accelerator, _ListAccelerator) and not self._lists_outgrown():
-                self._accelerator.add(new_ids, new_vectors)
-            else:
-                self._train_ivf_if_enough()
+    def _gallery_rows(self) -> GalleryRows:
+        return GalleryRows(template_ids=self._template_ids.view(), store=self._store)
 
-    def _lists_outgrown(self) -> bool:
-        """True when automatic "ivfpq" lists were trained for a gallery a quarter of today's
-        size or less (the automatic count, 2 sqrt(N), has doubled): they are retrained for the
-        current size, so a gallery that grows by enrollment or by a rebuild in batches keeps a
-        layout fitted to it (the 200 lists trained at 10k would hold 5,000 templates each at
-        1M instead of 500, and a share of them would lose more mates). A retrain costs seconds
-        at a million templates and they come at 4x growth, so together they cost a small
-        multiple of the last one. "ivf" keeps its first lists (its k-means runs over 128
-        dimensions; ``rebuild`` retrains it)."""
-        accelerator = self._accelerator
-        if self._config.kind != "ivfpq" or self._config.ivf_nlist is not None:
-            return False
-        assert isinstance(accelerator, _ListAccelerator)
-        wanted = automatic_nlist(self._store.count, "ivfpq")
-        return wanted >= IVFPQ_RETRAIN_GROWTH * accelerator.nlist
-
-    def _train_ivf_if_enough(self) -> None:
-        assert isinstance(self._store, FloatStore)
-        count = self._store.count
-        lists, needed = ivf_training_size(self._config.ivf_nlist, count, self._config.kind)
-        if count < needed:
-            self._accelerator = None
-        elif self._config.kind == "ivfpq":
-            assert self._within is not None
-            self._accelerator = IvfPqAccelerator.fit(
-                lists,
-                self._template_ids.view().copy(),
-                self._store.matrix(),
-                within=self._within,
-                dims=IVFPQ_DIMS,
-                coarse_dims=IVFPQ_COARSE_DIMS,
-                subquantizers=IVFPQ_SUBQUANTIZERS,
-                training_rows=max(needed, IVFPQ_TRAINING_PER_LIST * lists),
-            )
-        else:
-            self._accelerator = IvfAccelerator.train(
-                lists, self._template_ids.view().copy(), self._store.matrix()
-            )
+    def _after_write(self, added: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Bring the accelerator up to date after rows were added (``added``: their ids and
+        vectors) or removed: retrained when it asks (first training, growth, tombstones),
+        told of the new rows otherwise. Caller holds the write lock."""
+        if self._accelerator.needs_retrain(self._store.count):
+            self._accelerator = self._accelerator.retrained(self._gallery_rows())
+        elif added is not None:
+            self._accelerator.add(*added)
 
     def remove_templates(self, template_ids: np.ndarray) -> int:
         """Remove templates by id; unknown ids are ignored. Returns how many were removed."""
@@ -349,9 +294,8 @@ class GalleryIndex:
         subject_column = self._subject_ids.view()
         removed_ids = template_column[rows].copy()
         self._rows.discard(removed_ids)
-        hnsw = self._accelerator if isinstance(self._accelerator, HnswAccelerator) else None
-        if hnsw is not None:
-            hnsw.remove_rows(rows)  # before the moves below overwrite these rows
+        accelerator = self._accelerator
+        accelerator.remove(rows, removed_ids)  # before the moves below overwrite these rows
         count = self._store.count
         # Descending order: the row moved into a hole is never one still waiting for removal.
         for row in sorted(rows.tolist(), reverse=True):
@@ -361,18 +305,13 @@ class GalleryIndex:
                 template_column[row] = template_column[last]
                 subject_column[row] = subject_column[last]
                 self._rows.assign(template_column[row : row + 1], np.asarray([row], dtype=np.int64))
-                if hnsw is not None:
-                    hnsw.move_row(last, row)
+                accelerator.move_row(last, row)
             count -= 1
         self._store.truncate(count)
         self._template_ids.truncate(count)
         self._subject_ids.truncate(count)
-        if hnsw is not None:
-            hnsw.truncate(count)
-            if hnsw.tombstones > HNSW_REBUILD_TOMBSTONE_FRACTION * count:
-                self._rebuild_locked()
-        elif isinstance(self._accelerator, _ListAccelerator):
-            self._accelerator.remove(removed_ids)
+        accelerator.truncate(count)
+        self._after_write()
         return int(removed_ids.shape[0])
 
     def rebuild(self) -> None:
@@ -380,16 +319,7 @@ class GalleryIndex:
         retrains IVF lists for the current size (4 or 2 * sqrt(N) when ``ivf_nlist`` is None).
         Blocks writes and searches for its duration (minutes at millions of templates)."""
         with self._lock.write():
-            self._rebuild_locked()
-
-    def _rebuild_locked(self) -> None:
-        if self._config.kind == "hnsw":
-            assert isinstance(self._store, FloatStore)
-            self._accelerator = HnswAccelerator.build(
-                self._config.hnsw_m, self._config.hnsw_ef_construction, self._store.matrix()
-            )
-        elif self._config.kind in ("ivf", "ivfpq"):
-            self._train_ivf_if_enough()
+            self._accelerator = self._accelerator.retrained(self._gallery_rows())
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -414,7 +344,7 @@ class GalleryIndex:
     def _search_rows(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores (Q, k) float32, rows (Q, k) int64, -1 padded); caller holds the read lock."""
         accelerator = self._accelerator
-        if accelerator is None:
+        if not accelerator.searching:
             return self._store.search(queries, k)
         assert isinstance(self._store, FloatStore)
         count = self._store.count
@@ -425,16 +355,7 @@ class GalleryIndex:
                 np.full((queries.shape[0], k), -np.inf, dtype=np.float32),
                 np.full((queries.shape[0], k), -1, dtype=np.int64),
             )
-        if isinstance(accelerator, HnswAccelerator):
-            _, found_rows = accelerator.search(queries, fetched, self._config.hnsw_ef_search)
-        else:
-            nprobe = (
-                ivfpq_probes(self._config.ivfpq_nprobe, accelerator.nlist)
-                if isinstance(accelerator, IvfPqAccelerator)
-                else self._config.ivf_nprobe
-            )
-            _, found_ids = accelerator.search(queries, fetched, nprobe)
-            found_rows = self._rows.rows(found_ids)  # -1 padding stays -1
+        found_rows = accelerator.candidates(queries, fetched, self._config, self._rows)
         # Exact re-check from the authoritative float store, all queries at once: one gather of
         # the (Q, F) candidate rows and one batched matrix-vector product. The store decides
         # the score; ties go to the lower row, as in exact search.
@@ -483,7 +404,7 @@ class GalleryIndex:
             if count == 0:
                 return []
             exact_scores: np.ndarray | None = None
-            if self._accelerator is None and isinstance(self._store, FloatStore):
+            if not self._accelerator.searching and isinstance(self._store, FloatStore):
                 exact_scores = self._store.scores(single[0])  # (N,) float32, computed once
             depth = min(count, IDENTIFY_DEPTH_FACTOR * k)
             while True:
@@ -540,12 +461,7 @@ class GalleryIndex:
     def snapshot(self) -> IndexSnapshot:
         """A consistent copy of the index's state (taken under the read lock)."""
         with self._lock.read():
-            accelerator_bytes = np.zeros(0, dtype=np.uint8)
-            labels = np.zeros(0, dtype=np.int64)
-            if isinstance(self._accelerator, HnswAccelerator):
-                accelerator_bytes, labels = self._accelerator.serialize(self._template_ids.view())
-            elif isinstance(self._accelerator, _ListAccelerator):
-                accelerator_bytes = self._accelerator.serialize()
+            state = self._accelerator.state(self._template_ids.view())
             return IndexSnapshot(
                 config=self._config,
                 model_tag=self._model_tag,
@@ -553,8 +469,8 @@ class GalleryIndex:
                 template_ids=self._template_ids.view().copy(),
                 subject_ids=self._subject_ids.view().copy(),
                 rows=self._store.export(),
-                accelerator=accelerator_bytes,
-                hnsw_label_templates=labels,
+                accelerator=state.blob,
+                hnsw_label_templates=state.label_templates,
             )
 
     @classmethod
@@ -569,53 +485,20 @@ class GalleryIndex:
         count = snapshot.template_ids.shape[0]
         if snapshot.subject_ids.shape[0] != count or snapshot.rows.shape[0] != count:
             raise ValueError("snapshot columns differ in length")
-        if chosen.kind == "sq8":
-            index._store = Sq8Store(snapshot.rows)
-        else:
-            index._store = FloatStore(np.ascontiguousarray(snapshot.rows, dtype=np.float32))
+        kind = accelerator_class(chosen.kind)
+        index._store = kind.new_store(snapshot.rows)
         index._template_ids = GrowableArray(np.int64, snapshot.template_ids)
         index._subject_ids = GrowableArray(np.int64, snapshot.subject_ids)
         if np.unique(snapshot.template_ids).shape[0] != count:
             raise ValueError("snapshot repeats a template id")
         index._rows.assign(snapshot.template_ids, np.arange(count, dtype=np.int64))
         index._last_template_id = snapshot.last_template_id
-        if chosen.kind == "hnsw":
-            index._accelerator = (
-                HnswAccelerator.deserialize(
-                    snapshot.accelerator,
-                    _rows_of_labels(snapshot.hnsw_label_templates, snapshot.template_ids),
-                )
-                if snapshot.accelerator.size
-                else HnswAccelerator.build(
-                    chosen.hnsw_m,
-                    chosen.hnsw_ef_construction,
-                    np.ascontiguousarray(snapshot.rows, dtype=np.float32),
-                )
-            )
-        elif chosen.kind in ("ivf", "ivfpq"):
-            if snapshot.accelerator.size:
-                index._accelerator = (
-                    IvfPqAccelerator.deserialize(snapshot.accelerator)
-                    if chosen.kind == "ivfpq"
-                    else IvfAccelerator.deserialize(snapshot.accelerator)
-                )
-            else:
-                index._train_ivf_if_enough()
+        index._accelerator = kind.from_state(
+            chosen,
+            snapshot.model_tag,
+            AcceleratorState(
+                blob=snapshot.accelerator, label_templates=snapshot.hnsw_label_templates
+            ),
+            index._gallery_rows(),
+        )
         return index
-
-
-def _rows_of_labels(label_templates: np.ndarray, template_ids: np.ndarray) -> np.ndarray:
-    """label -> row (L,) int64 (-1 dead) from a saved label -> template id map (L,) int64 and
-    the row-aligned template ids (N,) int64 (unique); vectorised with one sort."""
-    order = np.argsort(template_ids, kind="stable")
-    sorted_ids = template_ids[order]
-    live = label_templates >= 0
-    if int(np.count_nonzero(live)) != template_ids.shape[0]:
-        raise ValueError("HNSW label map and snapshot differ in live templates")
-    position = np.searchsorted(sorted_ids, label_templates[live])
-    position = np.minimum(position, max(sorted_ids.shape[0] - 1, 0))
-    if live.any() and not np.array_equal(sorted_ids[position], label_templates[live]):
-        raise ValueError("HNSW label map names templates the snapshot does not hold")
-    rows = np.full(label_templates.shape[0], -1, dtype=np.int64)
-    rows[live] = order[position]
-    return rows

@@ -44,21 +44,19 @@ file behind (sealed if the save was); loading ignores those.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import os
 import secrets
 import struct
-import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import IO, Any, Protocol
 
 import numpy as np
 
+from matcher.atomic_files import atomic_write
 from matcher.config import IndexConfig
 from matcher.errors import (
     IndexConfigMismatch,
@@ -111,7 +109,8 @@ class IndexNotSealed(IndexFileError):
 
 
 def _sections(snapshot: IndexSnapshot) -> list[tuple[str, np.ndarray]]:
-    rows_dtype = "|u1" if snapshot.config.kind == "sq8" else "<f4"
+    # Float templates, or the 8-bit codes of a store that keeps no floats ("sq8").
+    rows_dtype = "|u1" if snapshot.rows.dtype == np.uint8 else "<f4"
     arrays = {
         "template_ids": snapshot.template_ids,
         "subject_ids": snapshot.subject_ids,
@@ -179,27 +178,14 @@ def save_index(
     header_hash = hashlib.sha256(header_bytes).digest()
     prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header_bytes), header_hash)
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    temporary = Path(temporary_name)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(prefix)
-            handle.write(header_bytes)
-            if cipher is None:
-                for view in views:
-                    handle.write(view)
-            else:
-                _write_sealed(handle, views, cipher, header_hash, chunk_bytes, header)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    _fsync_directory(target.parent)
+    with atomic_write(target, "wb", sync_directory=True) as handle:
+        handle.write(prefix)
+        handle.write(header_bytes)
+        if cipher is None:
+            for view in views:
+                handle.write(view)
+        else:
+            _write_sealed(handle, views, cipher, header_hash, chunk_bytes, header)
 
 
 def _chunk_count(payload_bytes: int, chunk_bytes: int) -> int:
@@ -230,7 +216,7 @@ def _plaintext_chunks(views: Sequence[memoryview], chunk_bytes: int) -> Iterator
 
 
 def _write_sealed(
-    handle: BinaryIO,
+    handle: IO[bytes],
     views: Sequence[memoryview],
     cipher: PayloadCipher,
     header_hash: bytes,
@@ -250,14 +236,6 @@ def _write_sealed(
         written += 1
     if written != chunk_count:  # a bug here would write a file no loader accepts
         raise RuntimeError(f"wrote {written} sealed chunks, the header says {chunk_count}")
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def load_index(

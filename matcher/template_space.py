@@ -18,14 +18,12 @@ gallery an inverted-file index must scan to keep a mate falls about 4x against t
 (0.3 % of mates lost at 6.4 % scanned instead of 0.9 %; whitening without labels is worse than
 the raw space).
 
-Regenerate the shipped file from templates saved by ``wajah calibrate --templates FILE``::
-
-    python -m matcher.template_space FILE
+The shipped file is regenerated from templates saved by ``wajah calibrate --templates FILE``
+with ``python -m tools.fit_template_space FILE`` (a checkout's tool, not part of the package).
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 from dataclasses import dataclass
 from importlib import resources
@@ -152,31 +150,3 @@ def discriminant_basis(
     spread, directions = np.linalg.eigh(whiten.T @ total @ whiten)
     order = np.argsort(spread)[::-1][:dims]
     return whiten @ directions[:, order], spread[order]
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m matcher.template_space",
-        description="Write the shipped template-space statistics from saved labeled templates "
-        "(the .npz of `wajah calibrate --templates`).",
-    )
-    parser.add_argument("templates", type=Path)
-    parser.add_argument("--source", default="", help="what the templates are (for the record)")
-    parser.add_argument("--out", type=Path, default=None, help="default: the package's file")
-    args = parser.parse_args(argv)
-    from matcher.photo_calibration import load_labeled_templates
-
-    labeled = load_labeled_templates(args.templates)
-    source = args.source or f"{len(labeled.identities)} templates from {args.templates.name}"
-    space = fit_space(labeled.vectors, labeled.identities, MODEL_TAG, source)
-    target = args.out or Path(__file__).with_name(resource_name(MODEL_TAG))
-    space.save(target)
-    _, ratios = discriminant_basis(space.total, space.within, TEMPLATE_DIM)
-    print(
-        f"wrote {target}: {space.templates} templates, {space.identities} identities with 2+; "
-        f"discriminant ratios {np.round(ratios[[0, 7, 31, 63]], 2).tolist()} (dims 1, 8, 32, 64)"
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -12,13 +12,12 @@ on (the shipped ones are provisional, derived from dlib's published threshold).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from matcher.atomic_files import atomic_write
 from matcher.decision import OperatingPoint
 from matcher.errors import ThresholdsError
 
@@ -95,16 +94,6 @@ def save_thresholds(thresholds: Thresholds, path: Path | str) -> None:
     """Write the thresholds as indented JSON, atomically (temp file + rename)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(thresholds.to_dict(), handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(target, "w", encoding="utf-8") as handle:
+        json.dump(thresholds.to_dict(), handle, indent=2)
+        handle.write("\n")

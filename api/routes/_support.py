@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import PROBLEM_MEDIA_TYPE, ApiProblem, validation_errors
-from api.limits import FailedVerifications, run_blocking
+from api.limits import VerificationLockout, run_blocking
 from api.metrics import ApiMetrics
 from api.settings import Settings
 from enrollment.service import IdentityService
@@ -45,8 +45,8 @@ def metrics_of(request: Request) -> ApiMetrics:
     return metrics
 
 
-def failed_verifications_of(request: Request) -> FailedVerifications:
-    tracker: FailedVerifications = request.app.state.failed_verifications
+def failed_verifications_of(request: Request) -> VerificationLockout:
+    tracker: VerificationLockout = request.app.state.failed_verifications
     return tracker
 
 
@@ -203,6 +203,7 @@ _STATUS_DESCRIPTIONS: Final = {
     403: "forbidden: the key's role may not do this",
     404: "subject-not-found, sample-not-found, review-not-found, key-not-found or not-found",
     405: "method-not-allowed",
+    408: "request-timeout: the body arrived too slowly",
     409: "subject-exists, subject-not-active, subject-not-enrolled or review-already-resolved",
     413: "payload-too-large or image-too-large",
     415: "unsupported-image-format",
@@ -216,7 +217,7 @@ _STATUS_DESCRIPTIONS: Final = {
 }
 
 # What any authenticated /v1 route can answer besides its own problems.
-AUTH_PROBLEMS: Final = (401, 403, 404, 405, 413, 422, 429, 500, 503)
+AUTH_PROBLEMS: Final = (401, 403, 404, 405, 408, 413, 422, 429, 500, 503)
 IMAGE_PROBLEMS: Final = (*AUTH_PROBLEMS, 415)
 
 

@@ -6,12 +6,14 @@ import dataclasses
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.audit_trail import MAX_LISTED_REFS, audited, entry_of
 from api.auth import Caller, require
 from api.routes._support import (
+    AUTH_PROBLEMS,
     IMAGE_PROBLEMS,
     blocking,
     failed_verifications_of,
@@ -52,15 +54,17 @@ class IdentifyFields(BaseModel):
     summary="1:1: is this the claimed subject?",
     description=(
         "`inconclusive` when the probe photo is not good enough to decide. After "
-        "`failed_verify_limit` `no_match` results in a row for one subject within the window, "
-        "the subject is locked: 429 `too-many-failed-attempts` with Retry-After."
+        "`failed_verify_limit` `no_match` results for one subject from one key (counter) "
+        "within the window, that counter is locked for the subject, and after "
+        "`failed_verify_subject_limit` across counters every counter is: 429 "
+        "`too-many-failed-attempts` with Retry-After. A supervisor can clear the lock."
     ),
     responses=problems(*IMAGE_PROBLEMS, 409),
     openapi_extra=image_request_body(VerifyFields, "the probe photo and the claimed subject"),
     dependencies=[Depends(audited("verify"))],
 )
 async def verify(
-    *, request: Request, _: Annotated[Caller, Depends(require(Role.OFFICER))]
+    *, request: Request, caller: Annotated[Caller, Depends(require(Role.OFFICER))]
 ) -> Verification:
     upload = await read_image_upload(request)
     fields = parse_fields(VerifyFields, upload.fields)
@@ -68,7 +72,7 @@ async def verify(
     entry = entry_of(request)
     entry.subject_ref = subject_ref
     attempts = failed_verifications_of(request)
-    attempts.check(subject_ref)
+    attempts.check(subject_ref, caller.key_id)
     service = service_of(request)
     started = time.perf_counter()
 
@@ -92,7 +96,7 @@ async def verify(
     if verification.decision is Decision.MATCH:
         attempts.record_match(subject_ref)
     elif verification.decision is Decision.NO_MATCH:
-        attempts.record_failure(subject_ref)
+        attempts.record_failure(subject_ref, caller.key_id)
     return Verification.from_outcome(outcome, time_ms)
 
 
@@ -138,3 +142,22 @@ async def identify(
     }
     metrics_of(request).count_decision("identify", entry.decision)
     return Identification.from_outcome(outcome, names, time_ms)
+
+
+@router.delete(
+    "/subjects/{subject_id}/verification-lock",
+    status_code=204,
+    response_class=Response,
+    summary="Clear a subject's failed-verification lock (every counter)",
+    responses=problems(*AUTH_PROBLEMS),
+    dependencies=[Depends(audited("verify.unlock"))],
+)
+async def clear_verification_lock(
+    *,
+    request: Request,
+    subject_id: str = FastApiPath(min_length=1, max_length=64),
+    _: Annotated[Caller, Depends(require(Role.SUPERVISOR))],
+) -> Response:
+    cleared = failed_verifications_of(request).clear(subject_id)
+    entry_of(request).details = {"was_locked": cleared}
+    return Response(status_code=204)

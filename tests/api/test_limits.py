@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from api.errors import ApiProblem
-from api.limits import FailedVerifications, RateLimiter, run_blocking
+from api.limits import FailedVerifications, RateLimiter, VerificationLockout, run_blocking
 from enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
@@ -154,3 +154,83 @@ def test_slow_work_times_out() -> None:
         anyio.run(run_blocking, lambda: time.sleep(1.0), 0.1)
     assert timed_out.value.problem.slug == "timeout"
     assert time.perf_counter() - started < 0.9
+
+
+def test_one_station_locks_only_itself_out() -> None:
+    clock = FakeClock()
+    lockout = VerificationLockout(
+        per_station_limit=2, per_subject_limit=4, window_s=60.0, clock=clock
+    )
+    for _ in range(2):
+        lockout.record_failure("S", "counter-1")
+    with pytest.raises(ApiProblem) as locked:
+        lockout.check("S", "counter-1")
+    assert locked.value.problem.slug == "too-many-failed-attempts"
+    lockout.check("S", "counter-2")  # another counter may still verify the subject
+    lockout.record_failure("S", "counter-2")
+    lockout.record_failure("S", "counter-3")
+    for station in ("counter-2", "counter-3", "counter-4"):  # 4 across counters: all locked
+        with pytest.raises(ApiProblem):
+            lockout.check("S", station)
+    assert lockout.clear("S") is True
+    for station in ("counter-1", "counter-2", "counter-4"):
+        lockout.check("S", station)
+    assert lockout.clear("S") is False
+
+
+def test_a_match_clears_every_station() -> None:
+    clock = FakeClock()
+    lockout = VerificationLockout(2, 4, 60.0, clock=clock)
+    lockout.record_failure("S", "counter-1")
+    lockout.record_failure("S", "counter-2")
+    lockout.record_match("S")
+    lockout.record_failure("S", "counter-1")
+    lockout.check("S", "counter-1")
+    with pytest.raises(ValueError):
+        VerificationLockout(5, 4, 60.0)
+
+
+def test_lock_is_per_key_over_http_and_a_supervisor_clears_it(
+    harness: ApiHarness, faces_dir: Path
+) -> None:
+    clerk = harness.headers(Role.CLERK)
+    harness.client.post(
+        "/v1/subjects", json={"subject_id": "LOCK-3", "full_name": "L"}, headers=clerk
+    )
+    enrolled = harness.client.post(
+        "/v1/subjects/LOCK-3/faces",
+        files=upload(lfw(faces_dir, "Jean_Chretien", 1)),
+        data={"source": "scan"},
+        headers=clerk,
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    _, second = harness.keys.create_key("Counter 9", Role.OFFICER)
+    first_officer, second_officer = harness.headers(Role.OFFICER), harness.headers(secret=second)
+
+    def verify(headers: dict[str, str], name: str, number: int) -> Any:
+        return harness.client.post(
+            "/v1/verify",
+            files=upload(lfw(faces_dir, name, number)),
+            data={"subject_id": "LOCK-3"},
+            headers=headers,
+        )
+
+    for number in (1, 2):  # limit 2 in this module
+        failed = verify(first_officer, "Donald_Rumsfeld", number)
+        assert failed.json().get("decision") == "no_match", failed.text
+    assert verify(first_officer, "Jean_Chretien", 2).status_code == 429
+    assert verify(second_officer, "Jean_Chretien", 2).status_code == 200  # another counter
+    assert verify(second_officer, "Donald_Rumsfeld", 1).json()["decision"] == "no_match"
+    cleared = harness.client.delete(
+        "/v1/subjects/LOCK-3/verification-lock", headers=harness.headers(Role.SUPERVISOR)
+    )
+    assert cleared.status_code == 204
+    assert verify(first_officer, "Jean_Chretien", 2).status_code == 200
+    refused = harness.client.delete("/v1/subjects/LOCK-3/verification-lock", headers=first_officer)
+    assert refused.status_code == 403
+    audit = harness.client.get(
+        "/v1/audit",
+        params={"subject_id": "LOCK-3", "action": "verify.unlock"},
+        headers=harness.headers(Role.SUPERVISOR),
+    ).json()["items"]
+    assert [record["outcome"] for record in audit] == ["forbidden", "ok"]  # newest first

@@ -8,6 +8,7 @@ import base64
 import collections
 import os
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -27,12 +28,13 @@ pytestmark = pytest.mark.slow
 PROBLEM_PREFIX = "urn:wajah:problem:"
 SOAK_SECONDS = float(os.environ.get("WAJAH_SOAK_SECONDS", "60"))
 GOOD_NAME, GOOD_NUMBER = "Tony_Blair", 1
+UPLOAD_TIMEOUT_S = 5.0
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator[LiveServer]:
     live = LiveServer(tmp_path_factory.mktemp("live-serve"))
-    live.start()
+    live.start(WAJAH_UPLOAD_TIMEOUT_S=str(UPLOAD_TIMEOUT_S))
     try:
         with live.client() as client:
             clerk = live.headers(Role.CLERK)
@@ -202,6 +204,35 @@ def test_face_worker_killed_mid_request(server: LiveServer, faces_dir: Path) -> 
     ]
     assert restarts and float(restarts[0].split()[-1]) >= 1.0, restarts
     assert len(server.face_worker_pids()) == 2
+
+
+def test_a_trickled_upload_is_cut_off(server: LiveServer, faces_dir: Path) -> None:
+    request = (
+        "POST /v1/quality HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        f"Authorization: Bearer {server.secrets[Role.CLERK]}\r\n"
+        "Content-Type: application/json\r\n"
+        "Content-Length: 100000\r\n\r\n"
+    ).encode()
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=1.0) as connection:
+        connection.sendall(request + b'{"image_base64": "')
+        answer = b""
+        while time.monotonic() - started < 4 * UPLOAD_TIMEOUT_S and b"\r\n\r\n" not in answer:
+            try:
+                connection.sendall(b"AAAA")
+                answer += connection.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+    elapsed_s = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"urn:wajah:problem:request-timeout" in answer or b"content-length" in answer.lower()
+    assert UPLOAD_TIMEOUT_S - 0.5 <= elapsed_s <= 3 * UPLOAD_TIMEOUT_S
+    with server.client() as client:
+        after = quality_multipart(client, server, lfw(faces_dir, GOOD_NAME, GOOD_NUMBER))
+        assert after.status_code == 200
 
 
 def test_eight_clients_for_a_bounded_minute(server: LiveServer, faces_dir: Path) -> None:

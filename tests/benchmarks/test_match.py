@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from api.cli_bench import bench_app
+from benchmarks.cli import bench_app
 from benchmarks.galleries import fit_real, within_total_variance
 from benchmarks.match import MatchOptions, exact_top_k, models_for_run, run_match
 

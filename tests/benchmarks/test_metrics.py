@@ -6,26 +6,27 @@ import numpy as np
 import pytest
 
 from benchmarks import metrics
+from matcher import calibration
 
 GENUINE = [0.9, 0.8, 0.7, 0.4]
 IMPOSTOR = [0.1, 0.2, 0.3, 0.6]
 
 
 def test_eer_where_the_rates_cross() -> None:
-    scores = metrics.ScoreSet.build(np.array(GENUINE), np.array(IMPOSTOR))
-    eer = metrics.equal_error_rate(scores)
+    scores = calibration.ScoreSet.build(np.array(GENUINE), np.array(IMPOSTOR))
+    eer = calibration.equal_error_rate(scores)
     # At t = 0.6: one genuine (0.4) below, one impostor (0.6) at or above -> 1/4 each.
     assert eer.rate == pytest.approx(0.25)
     assert eer.threshold == pytest.approx(0.6)
 
 
 def test_fnmr_at_fmr_takes_the_lowest_threshold_within_the_target() -> None:
-    scores = metrics.ScoreSet.build(np.array(GENUINE), np.array(IMPOSTOR))
-    zero = metrics.fnmr_at_fmr(scores, 0.0)
+    scores = calibration.ScoreSet.build(np.array(GENUINE), np.array(IMPOSTOR))
+    zero = calibration.fnmr_at_fmr(scores, 0.0)
     assert zero.threshold == pytest.approx(0.7)  # just above the highest impostor
     assert zero.fmr == 0.0
     assert zero.fnmr == pytest.approx(0.25)
-    quarter = metrics.fnmr_at_fmr(scores, 0.25)
+    quarter = calibration.fnmr_at_fmr(scores, 0.25)
     assert quarter.threshold == pytest.approx(0.4)
     assert quarter.false_matches == 1
     assert quarter.false_non_matches == 0
@@ -34,30 +35,34 @@ def test_fnmr_at_fmr_takes_the_lowest_threshold_within_the_target() -> None:
 
 
 def test_rates_at_fixed_threshold() -> None:
-    scores = metrics.ScoreSet.build(np.array(GENUINE), np.array(IMPOSTOR))
-    assert metrics.rates_at_threshold(scores, 0.5) == (1, 1)
+    scores = calibration.ScoreSet.build(np.array(GENUINE), np.array(IMPOSTOR))
+    assert calibration.rates_at_threshold(scores, 0.5) == (1, 1)
 
 
 def test_rule_of_three() -> None:
-    assert metrics.rule_of_three(300) == pytest.approx(0.01)
-    assert metrics.format_rate(0, 300) == "< 0.01 (0/300, rule of three)"
-    assert metrics.format_rate(3, 300) == "0.01 (3/300)"
-    point = metrics.OperatingPoint(1e-3, 0.5, 0.0, 0.1, 0, 10, 3000, 100)
+    assert calibration.rule_of_three(300) == pytest.approx(0.01)
+    assert calibration.format_rate(0, 300) == "< 0.01 (0/300, rule of three)"
+    assert calibration.format_rate(3, 300) == "0.01 (3/300)"
+    point = calibration.ErrorRatesAtTarget(1e-3, 0.5, 0.0, 0.1, 0, 10, 3000, 100)
     assert point.resolvable
-    assert not metrics.OperatingPoint(1e-4, 0.5, 0.0, 0.1, 0, 10, 3000, 100).resolvable
+    assert not calibration.ErrorRatesAtTarget(1e-4, 0.5, 0.0, 0.1, 0, 10, 3000, 100).resolvable
 
 
 def test_weights_equal_repeating_the_comparisons() -> None:
-    scores = metrics.ScoreSet.build(np.array(GENUINE), np.array(IMPOSTOR))
+    scores = calibration.ScoreSet.build(np.array(GENUINE), np.array(IMPOSTOR))
     weighted_fmr, weighted_fnmr = scores.rates(np.array([2.0, 1, 1, 1]), np.array([1.0, 1, 1, 3]))
     # genuine 0.4 (weight 2 after sorting puts it first) and impostor 0.6 (weight 3, last).
-    repeated = metrics.ScoreSet.build(np.array([*GENUINE, 0.4]), np.array([*IMPOSTOR, 0.6, 0.6]))
+    repeated = calibration.ScoreSet.build(
+        np.array([*GENUINE, 0.4]), np.array([*IMPOSTOR, 0.6, 0.6])
+    )
     fmr, fnmr = repeated.rates()
     assert np.allclose(weighted_fmr, fmr)
     assert np.allclose(weighted_fnmr, fnmr)
 
 
-def _subjects_scores(genuine_by_subject: list[list[float]], impostor: float) -> metrics.ScoreSet:
+def _subjects_scores(
+    genuine_by_subject: list[list[float]], impostor: float
+) -> calibration.ScoreSet:
     genuine, genuine_subject, impostors, pairs = [], [], [], []
     count = len(genuine_by_subject)
     for subject, values in enumerate(genuine_by_subject):
@@ -67,23 +72,23 @@ def _subjects_scores(genuine_by_subject: list[list[float]], impostor: float) -> 
         for b in range(a + 1, count):
             impostors += [impostor, impostor - 0.5]
             pairs += [(a, b), (a, b)]
-    return metrics.ScoreSet.build(
+    return calibration.ScoreSet.build(
         np.array(genuine), np.array(impostors), np.array(genuine_subject), np.array(pairs)
     )
 
 
 def test_subject_bootstrap_is_degenerate_for_identical_subjects() -> None:
     scores = _subjects_scores([[0.9, 0.4]] * 4, impostor=0.6)
-    eer = metrics.equal_error_rate(scores).rate
-    intervals = metrics.subject_bootstrap(scores, 4, [0.1], replicates=50)
+    eer = calibration.equal_error_rate(scores).rate
+    intervals = calibration.subject_bootstrap(scores, 4, [0.1], replicates=50)
     assert intervals["eer"].low == pytest.approx(eer)
     assert intervals["eer"].high == pytest.approx(eer)
 
 
 def test_subject_bootstrap_widens_when_subjects_differ() -> None:
     scores = _subjects_scores([[0.95, 0.9], [0.3, 0.2], [0.9, 0.85], [0.35, 0.25]], impostor=0.5)
-    eer = metrics.equal_error_rate(scores).rate
-    intervals = metrics.subject_bootstrap(scores, 4, [0.1], replicates=200, seed=1)
+    eer = calibration.equal_error_rate(scores).rate
+    intervals = calibration.subject_bootstrap(scores, 4, [0.1], replicates=200, seed=1)
     assert intervals["eer"].low < intervals["eer"].high
     assert intervals["eer"].low <= eer <= intervals["eer"].high
 
@@ -121,8 +126,8 @@ def test_lfw_ten_fold_on_separable_scores() -> None:
 
 def test_det_points_are_monotone() -> None:
     rng = np.random.default_rng(0)
-    scores = metrics.ScoreSet.build(rng.normal(1, 1, 500), rng.normal(-1, 1, 5000))
-    fmr, fnmr = metrics.det_points(scores, max_points=100)
+    scores = calibration.ScoreSet.build(rng.normal(1, 1, 500), rng.normal(-1, 1, 5000))
+    fmr, fnmr = calibration.det_points(scores, max_points=100)
     assert len(fmr) <= 100
     assert np.all(np.diff(fmr) <= 0) and np.all(np.diff(fnmr) >= 0)
 
@@ -131,12 +136,12 @@ def test_agrees_with_matcher_calibration_on_the_same_scores() -> None:
     calibration = pytest.importorskip("matcher.calibration")
     rng = np.random.default_rng(11)
     genuine, impostor = rng.normal(0.9, 0.03, 3000), rng.normal(0.8, 0.04, 30000)
-    scores = metrics.ScoreSet.build(genuine, impostor)
+    scores = calibration.ScoreSet.build(genuine, impostor)
     theirs = calibration.ScoreCalibration(genuine, impostor)
     for target in (1e-2, 1e-3):
-        point = metrics.fnmr_at_fmr(scores, target)
+        point = calibration.fnmr_at_fmr(scores, target)
         assert float(theirs.false_match_rate(point.threshold)) == pytest.approx(point.fmr)
         assert float(theirs.false_non_match_rate(point.threshold)) == pytest.approx(point.fnmr)
     assert theirs.equal_error_rate().rate == pytest.approx(
-        metrics.equal_error_rate(scores).rate, abs=2e-3
+        calibration.equal_error_rate(scores).rate, abs=2e-3
     )

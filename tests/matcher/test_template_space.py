@@ -12,10 +12,10 @@ from matcher.template_space import (
     TemplateSpace,
     discriminant_basis,
     fit_space,
-    main,
     shipped_space,
 )
 from tests.matcher.synthetic import unit_rows
+from tools.fit_template_space import main
 
 
 def _labeled(identities: int, per_identity: int, within_std: np.ndarray, seed: int) -> tuple:

@@ -1,0 +1,1 @@
+"""Regeneration tools of the source tree (not installed with the package)."""
