@@ -33,7 +33,7 @@ import numpy as np
 from biometric.errors import ModelFilesMissing
 
 # The longest run of wrapper fields seen between two layer records in
-# dlib_face_recognition_resnet_model_v1.dat is 70 bytes (three booleans, three empty tensors
+# dlib_face_recognition_resnet_model_v1.dat is 35 bytes (three booleans, three empty tensors
 # and nested version numbers); a gap far beyond that means the file is not what we think.
 _MAX_GAP_BYTES = 4096
 
