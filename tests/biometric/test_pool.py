@@ -93,7 +93,9 @@ def test_a_killed_worker_fails_its_job_only_and_is_replaced(
     before = pool.restarts
     for _attempt in range(3):
         futures = [pool.submit(heavy.read_bytes(), PROFILE) for _ in range(2)]
-        time.sleep(0.3)
+        # Mid-job: with the ONNX Runtime embedder this photo's whole job takes ~0.16 s, so a
+        # 0.3 s wait killed idle workers (and once left a future unresolved for 60 s).
+        time.sleep(0.05)
         for pid in worker_pids():
             os.kill(pid, signal.SIGKILL)
         errors = [future.exception(timeout=60) for future in futures]
