@@ -186,8 +186,13 @@ def test_a_match_clears_every_station() -> None:
     lockout.record_match("S")
     lockout.record_failure("S", "counter-1")
     lockout.check("S", "counter-1")
-    with pytest.raises(ValueError):
-        VerificationLockout(5, 4, 60.0)
+    raised = VerificationLockout(3, 1, 60.0, clock=clock)  # subject limit raised to 3
+    for _ in range(2):
+        raised.record_failure("T", "counter-1")
+    raised.check("T", "counter-2")
+    raised.record_failure("T", "counter-1")
+    with pytest.raises(ApiProblem):
+        raised.check("T", "counter-2")
 
 
 def test_lock_is_per_key_over_http_and_a_supervisor_clears_it(

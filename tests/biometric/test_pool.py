@@ -112,6 +112,25 @@ def test_a_killed_worker_fails_its_job_only_and_is_replaced(
     assert pool.health().ready
 
 
+def test_jobs_queued_when_every_worker_dies_are_failed_not_left_waiting(
+    pool: EnginePool, photo: bytes, faces_dir: Path
+) -> None:
+    heavy = max((faces_dir / "deepface").rglob("*.jpg"), key=lambda path: path.stat().st_size)
+    for pid in worker_pids():
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    futures = [pool.submit(heavy.read_bytes(), PROFILE) for _ in range(4)]
+    time.sleep(0.3)  # the replacement workers are still loading their models
+    for pid in worker_pids():
+        os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+    outcomes = [future.exception(timeout=60) for future in futures]
+    assert time.monotonic() - started < 30.0
+    assert all(error is None or isinstance(error, FaceWorkerLost) for error in outcomes), outcomes
+    assert pool.process(photo, PROFILE).face_found
+    assert pool.pending == 0
+
+
 def test_a_job_past_its_deadline_stops_its_worker(photo: bytes, faces_dir: Path) -> None:
     heavy = max((faces_dir / "deepface").rglob("*.jpg"), key=lambda path: path.stat().st_size)
     strict = EnginePool(EngineConfig(), PoolConfig(workers=1, job_timeout_s=0.05))
