@@ -44,6 +44,7 @@ from api.routes import ROUTERS
 from api.runtime import build_service
 from api.schemas import ProblemDetails, Readiness
 from api.settings import Settings
+from biometric.models import non_commercial_models
 from enrollment.audit import AuditLog
 from enrollment.service import IdentityService
 
@@ -111,6 +112,19 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
                         "templates": report.templates,
                         "loaded_from_file": report.loaded_from_file,
                         "elapsed_ms": round(report.elapsed_ms, 1),
+                    }
+                )
+            )
+        for licence in non_commercial_models():
+            # Visible at every start: the operator must know before using it commercially.
+            logger.warning(
+                json.dumps(
+                    {
+                        "event": "model_licence",
+                        "file": licence.file,
+                        "licence": licence.licence,
+                        "commercial_use": False,
+                        "used_for": licence.used_for,
                     }
                 )
             )

@@ -18,6 +18,7 @@ from api.runtime import build_engine, load_settings_thresholds
 from api.settings import Settings
 from biometric.engine import FaceAnalysis, FaceEngine
 from biometric.errors import WajahInputError
+from biometric.models import licence_notes
 from biometric.pose import estimate_head_pose
 from biometric.quality import PROFILES, QualityReport
 from biometric.templates import similarity_to_distance
@@ -140,7 +141,7 @@ def inspect(
             if not json_output:
                 _print_analysis(path, analysis)
         if json_output:
-            emit_json({"profile": profile, "images": results})
+            emit_json({"profile": profile, "images": results, "models": licence_notes()})
         return worst
 
     run_guarded(body)

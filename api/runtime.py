@@ -10,7 +10,7 @@ from biometric.decode import DecodeLimits
 from biometric.detect import DetectionPolicy, DetectorKind
 from biometric.engine import EngineConfig, FaceEngine
 from biometric.pool import EnginePool, PoolConfig
-from biometric.templates import MODEL_TAG
+from biometric.templates import MODEL_TAG, EmbedderKind
 from enrollment.gallery import GalleryKeeper, GalleryOpenReport, Progress
 from enrollment.service import IdentityService
 from enrollment.store import RecordStore, open_record_store
@@ -27,6 +27,8 @@ def engine_config(settings: Settings) -> EngineConfig:
             max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
         ),
         template_jitter=settings.template_jitter,
+        embedder=EmbedderKind(settings.embedder),
+        model_cache_dir=settings.model_cache_dir,
     )
 
 

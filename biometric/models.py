@@ -102,3 +102,22 @@ MODEL_LICENCES: tuple[ModelLicence, ...] = (
         "the default)",
     ),
 )
+
+
+def non_commercial_models() -> tuple[ModelLicence, ...]:
+    """The shipped models whose terms exclude commercial use (shown at start-up)."""
+    return tuple(licence for licence in MODEL_LICENCES if not licence.commercial_use)
+
+
+def licence_notes() -> list[dict[str, object]]:
+    """Every shipped model's terms, JSON-ready (``wajah inspect --json``, the service's log)."""
+    return [
+        {
+            "file": licence.file,
+            "model": licence.model,
+            "licence": licence.licence,
+            "commercial_use": licence.commercial_use,
+            "used_for": licence.used_for,
+        }
+        for licence in MODEL_LICENCES
+    ]

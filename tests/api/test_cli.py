@@ -133,3 +133,11 @@ def test_enroll_verify_identify_review_delete(faces_dir: Path, env: dict[str, st
     assert code == 1 and found["candidates"] == []
     missing = runner.invoke(app, ["verify", str(rose / "img1.jpg"), "--subject", "NOPE"], env=env)
     assert missing.exit_code == 2 and "NOPE" in missing.stderr
+
+
+def test_inspect_json_states_the_model_licences(faces_dir: Path, env: dict[str, str]) -> None:
+    photo = faces_dir / "face_recognition/rose_leslie/img2.jpg"
+    result = runner.invoke(app, ["inspect", str(photo), "--json"], env=env)
+    models = {model["file"]: model for model in json.loads(result.stdout)["models"]}
+    assert models["shape_predictor_68_face_landmarks.dat"]["commercial_use"] is False
+    assert models["dlib_face_recognition_resnet_model_v1.dat"]["commercial_use"] is True

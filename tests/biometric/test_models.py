@@ -16,3 +16,12 @@ def test_every_shipped_model_has_a_licence_entry() -> None:
 def test_only_the_68_point_predictor_excludes_commercial_use() -> None:
     restricted = [entry.file for entry in MODEL_LICENCES if not entry.commercial_use]
     assert restricted == ["shape_predictor_68_face_landmarks.dat"]
+
+
+def test_only_the_68_point_predictor_is_non_commercial() -> None:
+    from biometric.models import licence_notes, non_commercial_models
+
+    assert [licence.file for licence in non_commercial_models()] == [
+        "shape_predictor_68_face_landmarks.dat"
+    ]
+    assert len(licence_notes()) == 4
