@@ -158,7 +158,7 @@ def served(data_dir: Path, log_path: Path) -> Iterator[str]:
     command = [
         sys.executable,
         "-c",
-        "from api.cli import main; main()",
+        "from api.cli.main import main; main()",
         "serve",
         "--host",
         "127.0.0.1",
@@ -544,7 +544,7 @@ def _run(
 ) -> tuple[dict[str, Any], dict[str, str], Gallery]:
     """Keys, gallery and the measurements; returns the results and, apart because they are
     never written, the run's key secrets and its gallery (photos)."""
-    from api.app import admin_key_path
+    from api.http.app import admin_key_path
     from api.settings import Settings
 
     admin_secret = admin_key_path(Settings(data_dir=data_dir)).read_text().strip()

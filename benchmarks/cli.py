@@ -5,9 +5,9 @@ Every subcommand writes JSON, Markdown and PNG files (timestamped, plus ``latest
 the JSON document on stdout.
 
 ``benchmarks`` is the top layer: it may call the api (the ``api`` benchmark starts the real
-service), the api never imports it. So the command is not registered by ``api.cli``: the
+service), the api never imports it. So the command is not registered by ``api.cli.main``: the
 package's metadata names :func:`register` in the ``wajah.commands`` entry-point group
-(``pyproject.toml``), which ``api.cli`` reads at start-up.
+(``pyproject.toml``), which ``api.cli.main`` reads at start-up.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from api.cli_support import emit_json, fail, stderr_console
+from api.cli.support import emit_json, fail, stderr_console
 from benchmarks.report import DEFAULT_OUT_DIR, RunContext, WrittenFiles, command_line, write_report
 
 bench_app = typer.Typer(

@@ -1,8 +1,8 @@
 """Typed domain errors of the record store.
 
 The caller's mistakes (an unknown subject, a duplicate reference, bad identity data) derive from
-:class:`~biometric.errors.WajahInputError`; ``api/errors.py`` maps each to a problem type and the
-CLI to exit code 2. A wrong or missing encryption key, or a stored ciphertext that fails
+:class:`~biometric.errors.WajahInputError`; ``api/http/errors.py`` maps each to a problem type
+and the CLI to exit code 2. A wrong or missing encryption key, or a stored ciphertext that fails
 authentication, is the service's own problem and derives from :class:`WajahError` only.
 
 Messages never contain a name, a document number or a subject reference: they may be logged or

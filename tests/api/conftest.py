@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import admin_key_path, create_app
+from api.http.app import admin_key_path, create_app
 from api.runtime import ServiceParts, build_service_parts
 from api.settings import Settings
 from biometric.templates import MODEL_TAG

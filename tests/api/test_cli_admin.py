@@ -11,7 +11,7 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from api.cli_admin import audit_app, keys_app
+from api.cli.admin import audit_app, keys_app
 from enrollment.access import KeyStore, Role
 from enrollment.db import create_database_engine
 

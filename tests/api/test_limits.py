@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 import pytest
 
-from api.errors import ApiProblem
-from api.limits import FailedVerifications, RateLimiter, VerificationLockout, run_blocking
+from api.http.errors import ApiProblem
+from api.http.limits import FailedVerifications, RateLimiter, VerificationLockout, run_blocking
 from enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload

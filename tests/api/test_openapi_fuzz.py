@@ -19,7 +19,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
+from api.http.app import create_app
 from api.settings import Settings
 from enrollment.access import Role
 from tests.api.conftest import ApiHarness

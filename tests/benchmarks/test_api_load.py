@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.main import app
 from benchmarks.api_load import ENDPOINTS, EXPECTED_PROBLEMS, check_loopback
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli_import import import_photos
+from api.cli.bulk_import import import_photos
 from api.runtime import build_service
 from api.settings import Settings
 from enrollment.bulk_import import (

@@ -1,6 +1,6 @@
 """No acknowledged enrollment is ever lost.
 
-``python -m api.cli_import`` (the ``wajah import`` command) runs as a real process with two
+``python -m api.cli.bulk_import`` (the ``wajah import`` command) runs as a real process with two
 face workers over ~150 LFW photos and is killed with SIGKILL (the whole process group, workers
 included) at random moments, restarted each time, and finally left to complete. Every photo it
 acknowledged (a ``--done-log`` line, written only after the database commit) must then be in
@@ -76,7 +76,7 @@ def start_import(
     command = [
         sys.executable,
         "-m",
-        "api.cli_import",
+        "api.cli.bulk_import",
         str(archive),
         "--workers",
         "2",

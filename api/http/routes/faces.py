@@ -8,10 +8,10 @@ import cv2
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from api.audit_trail import audited, entry_of
-from api.auth import Caller, require
-from api.errors import LowQuality
-from api.routes._support import (
+from api.http.audit_trail import audited, entry_of
+from api.http.auth import Caller, require
+from api.http.errors import LowQuality
+from api.http.routes._support import (
     AUTH_PROBLEMS,
     IMAGE_PROBLEMS,
     blocking,
@@ -22,7 +22,7 @@ from api.routes._support import (
     read_image_upload,
     service_of,
 )
-from api.routes.subjects import READERS, SubjectIdPath
+from api.http.routes.subjects import READERS, SubjectIdPath
 from api.schemas import CaptureSourceName, Enrollment, QualityProfileName, SampleList
 from api.schemas import Sample as SampleOut
 from enrollment.access import Role

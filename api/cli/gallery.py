@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli_support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 from api.runtime import build_service, engine_config, open_store
 from api.settings import Settings
 from biometric.datasets import list_labeled_photos, read_lfw_pairs

@@ -13,7 +13,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from api.cli_support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
+from api.cli.support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
 from api.runtime import build_engine, load_settings_thresholds
 from api.settings import Settings
 from biometric.engine import FaceAnalysis, FaceEngine
@@ -230,21 +230,21 @@ def _register_plugins() -> None:
 
 
 def _register() -> None:
-    from api import cli_admin, cli_gallery, cli_import, cli_serve
+    from api.cli import admin, bulk_import, gallery, serve
 
-    app.command()(cli_serve.serve)
-    app.command("import")(cli_import.import_photos)
-    app.add_typer(cli_admin.keys_app, name="keys")
-    app.add_typer(cli_admin.audit_app, name="audit")
+    app.command()(serve.serve)
+    app.command("import")(bulk_import.import_photos)
+    app.add_typer(admin.keys_app, name="keys")
+    app.add_typer(admin.audit_app, name="audit")
     _register_plugins()
 
-    app.command()(cli_gallery.enroll)
-    app.command()(cli_gallery.verify)
-    app.command()(cli_gallery.identify)
-    app.command()(cli_gallery.calibrate)
-    app.add_typer(cli_gallery.subjects_app, name="subjects")
-    app.add_typer(cli_gallery.review_app, name="review")
-    app.add_typer(cli_gallery.index_app, name="index")
+    app.command()(gallery.enroll)
+    app.command()(gallery.verify)
+    app.command()(gallery.identify)
+    app.command()(gallery.calibrate)
+    app.add_typer(gallery.subjects_app, name="subjects")
+    app.add_typer(gallery.review_app, name="review")
+    app.add_typer(gallery.index_app, name="index")
 
 
 _register()

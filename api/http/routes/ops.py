@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.auth import Caller, require
-from api.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
+from api.http.auth import Caller, require
+from api.http.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
 from api.schemas import OpsSummary
 from enrollment.access import Role
 from enrollment.records import ReviewStatus

@@ -1,6 +1,6 @@
 """``wajah keys`` and ``wajah audit``: API keys and the audit trail, from the server's shell.
 
-Registered on the main app by ``api/cli.py``. Whoever can run these commands can read the
+Registered on the main app by ``api/cli/main.py``. Whoever can run these commands can read the
 database directly, so they need no API key; key creation and revocation are still written to
 the audit trail, with the operating-system user as the actor (``cli:<user>``).
 """
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli_support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 from api.runtime import open_store
 from api.settings import Settings
 from enrollment.access import ApiKey, Role

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.audit_trail import audited, entry_of
-from api.auth import Caller, require
-from api.errors import ApiProblem
-from api.routes._support import AUTH_PROBLEMS, blocking, problems
+from api.http.audit_trail import audited, entry_of
+from api.http.auth import Caller, require
+from api.http.errors import ApiProblem
+from api.http.routes._support import AUTH_PROBLEMS, blocking, problems
 from api.schemas import AuditPage, AuditRecord
 from enrollment.access import Role
 from enrollment.audit import AuditEvent, AuditLog

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.audit_trail import MAX_LISTED_REFS, audited, entry_of
-from api.auth import Caller, require
-from api.routes._support import (
+from api.http.audit_trail import MAX_LISTED_REFS, audited, entry_of
+from api.http.auth import Caller, require
+from api.http.routes._support import (
     AUTH_PROBLEMS,
     IMAGE_PROBLEMS,
     blocking,

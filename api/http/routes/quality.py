@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from api.auth import Caller, require
-from api.routes._support import (
+from api.http.auth import Caller, require
+from api.http.routes._support import (
     IMAGE_PROBLEMS,
     blocking,
     image_request_body,

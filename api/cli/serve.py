@@ -1,4 +1,4 @@
-"""``wajah serve``: run the HTTP service with uvicorn (registered in ``api/cli.py``)."""
+"""``wajah serve``: run the HTTP service with uvicorn (registered in ``api/cli/main.py``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli_support import emit_json, stderr_console
+from api.cli.support import emit_json, stderr_console
 from api.settings import Settings
 
 
@@ -26,7 +26,7 @@ def serve(
     <data_dir>/keys/admin.key."""
     import uvicorn
 
-    from api.app import admin_key_path, create_app
+    from api.http.app import admin_key_path, create_app
     from api.logs import configure_logging
 
     settings = Settings()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from anyio import to_thread
 from fastapi import Request
 
-from api.errors import ApiProblem
+from api.http.errors import ApiProblem
 from enrollment.access import ApiKey, KeyStore, Role
 from enrollment.errors import InvalidApiKey
 

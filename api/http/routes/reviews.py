@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from api.audit_trail import audited, entry_of
-from api.auth import Caller, require
-from api.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
+from api.http.audit_trail import audited, entry_of
+from api.http.auth import Caller, require
+from api.http.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
 from api.schemas import Review, ReviewList, ReviewResolve
 from enrollment.access import Role
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from api.audit_trail import AuditEntry, audited
-from api.auth import Caller, require
-from api.routes._support import AUTH_PROBLEMS, blocking, problems
+from api.http.audit_trail import AuditEntry, audited
+from api.http.auth import Caller, require
+from api.http.routes._support import AUTH_PROBLEMS, blocking, problems
 from api.schemas import KeyCreate, KeyCreated, KeyInfo, KeyList, Me
 from enrollment.access import KeyStore, Role
 

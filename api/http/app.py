@@ -32,15 +32,15 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.audit_trail import OUTCOME_OK, AuditEntry
-from api.auth import Caller
-from api.console import mount_console
-from api.errors import install_error_handlers, respond
-from api.headers import security_headers
-from api.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
+from api.http.audit_trail import OUTCOME_OK, AuditEntry
+from api.http.auth import Caller
+from api.http.console import mount_console
+from api.http.errors import install_error_handlers, respond
+from api.http.headers import security_headers
+from api.http.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
+from api.http.metrics import UNMATCHED_ROUTE, ApiMetrics
+from api.http.routes import ROUTERS
 from api.logs import request_id_var
-from api.metrics import UNMATCHED_ROUTE, ApiMetrics
-from api.routes import ROUTERS
 from api.runtime import build_service
 from api.schemas import ProblemDetails, Readiness
 from api.settings import Settings

@@ -339,7 +339,7 @@ async def _handle(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error class through :func:`respond`. ``Exception`` itself is caught by the
-    request middleware in ``api/app.py`` (Starlette re-raises it from its outermost layer)."""
+    request middleware in ``api/http/app.py`` (Starlette re-raises it from its outermost layer)."""
     for kind in (
         ApiProblem,
         RequestValidationError,
