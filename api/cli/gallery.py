@@ -15,6 +15,7 @@ from rich.table import Table
 
 from api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 from api.runtime import build_service, engine_config, open_store
+from api.schemas import Review, Subject
 from api.settings import Settings
 from biometric.datasets import list_labeled_photos, read_lfw_pairs
 from biometric.pool import EnginePool, PoolConfig
@@ -65,17 +66,8 @@ def service_from_settings(workers: int = 0) -> Iterator[IdentityService]:
 
 
 def subject_to_dict(subject: SubjectRecord) -> dict[str, Any]:
-    return {
-        "subject_id": subject.subject_ref,
-        "full_name": subject.full_name,
-        "date_of_birth": subject.date_of_birth.isoformat() if subject.date_of_birth else None,
-        "nationality": subject.nationality,
-        "document_number": subject.document_number,
-        "status": str(subject.status),
-        "sample_count": subject.sample_count,
-        "created_at": subject.created_at.isoformat(),
-        "updated_at": subject.updated_at.isoformat(),
-    }
+    """The subject as the HTTP API shows it (``GET /v1/subjects/{id}``): one model for both."""
+    return Subject.from_record(subject).model_dump(mode="json")
 
 
 def candidate_to_dict(candidate: MatchCandidate) -> dict[str, Any]:
@@ -87,19 +79,8 @@ def candidate_to_dict(candidate: MatchCandidate) -> dict[str, Any]:
 
 
 def review_to_dict(review: ReviewRecord) -> dict[str, Any]:
-    return {
-        "review_id": review.id,
-        "subject_id": review.subject_ref,
-        "status": str(review.status),
-        "candidates": [
-            {"subject_id": c.subject_ref, "score": round(c.score, 4)} for c in review.candidates
-        ],
-        "resolution": None if review.resolution is None else str(review.resolution),
-        "resolved_by": review.resolved_by,
-        "comment": review.comment,
-        "created_at": review.created_at.isoformat(),
-        "resolved_at": review.resolved_at.isoformat() if review.resolved_at else None,
-    }
+    """The review as the HTTP API shows it (``GET /v1/reviews/{id}``)."""
+    return Review.from_record(review, review.subject_ref).model_dump(mode="json")
 
 
 def enrollment_to_dict(outcome: EnrollmentOutcome) -> dict[str, Any]:
