@@ -12,6 +12,12 @@ permissive for legacy archive scans.
 
 Image measures are taken on the face region only, resampled to a fixed width, so they do not
 depend on the image resolution and cost well under 10 ms per 640 x 480 frame.
+
+The package, one concept a module: ``report`` (component names, QualityComponent,
+QualityReport), ``profiles`` (QualityProfile and the documented threshold table), ``measures``
+(the face region and the image and landmark measures), ``capture`` (what the checks read from one
+capture, measured once) and ``checks`` (the table of checks and :func:`assess_quality`). Every
+public name is re-exported here: import from ``biometric.quality``.
 """
 
 from biometric.quality.checks import assess_quality

@@ -13,8 +13,10 @@ from biometric.landmarks import (
     INNER_LIPS,
     JAW,
     LEFT_BROW,
+    LEFT_EYE,
     NOSE_BRIDGE,
     RIGHT_BROW,
+    RIGHT_EYE,
     FaceLandmarks,
 )
 
@@ -31,6 +33,7 @@ class FaceRegion:
     grey: np.ndarray  # (h, 128) uint8, BT.601 luma
     mask: np.ndarray  # (h, 128) bool, inside the face outline
     midline_x: float  # x of the facial midline in ``grey``
+    luma: np.ndarray  # (n,) uint8, the face's pixels: ``grey[mask]``, taken once
 
 
 def eye_aspect_ratio(eye: np.ndarray) -> float:
@@ -41,6 +44,12 @@ def eye_aspect_ratio(eye: np.ndarray) -> float:
     vertical = np.linalg.norm(eye[1] - eye[5]) + np.linalg.norm(eye[2] - eye[4])
     horizontal = 2.0 * np.linalg.norm(eye[0] - eye[3])
     return float(vertical / horizontal) if horizontal > 0 else 0.0
+
+
+def smaller_eye_aspect_ratio(landmarks: FaceLandmarks) -> float:
+    """The eye aspect ratio of the less open eye: one closed eye is a closed eye."""
+    points = landmarks.points68
+    return min(eye_aspect_ratio(points[RIGHT_EYE]), eye_aspect_ratio(points[LEFT_EYE]))
 
 
 def mouth_open_ratio(points68: np.ndarray) -> float:
@@ -92,7 +101,9 @@ def face_region(
         mask = mask_u8.astype(bool)
         if mask.sum() < 64:
             return None
-    return FaceRegion(grey=grey, mask=mask, midline_x=(midline_x_full - x0) * scale)
+    return FaceRegion(
+        grey=grey, mask=mask, midline_x=(midline_x_full - x0) * scale, luma=grey[mask]
+    )
 
 
 def sharpness(region: FaceRegion) -> float:
@@ -103,7 +114,29 @@ def sharpness(region: FaceRegion) -> float:
     return float(values.var())
 
 
+def mean_luminance(region: FaceRegion) -> float:
+    """Mean face luminance, 0..255 (OFIQ luminance mean)."""
+    return float(region.luma.mean())
+
+
+def underexposed_fraction(region: FaceRegion) -> float:
+    """Share of face pixels clipped to black (luminance <= DARK_PIXEL_MAX)."""
+    return float(np.mean(region.luma <= DARK_PIXEL_MAX))
+
+
+def overexposed_fraction(region: FaceRegion) -> float:
+    """Share of face pixels clipped to white (luminance >= BRIGHT_PIXEL_MIN)."""
+    return float(np.mean(region.luma >= BRIGHT_PIXEL_MIN))
+
+
+def luminance_contrast(region: FaceRegion) -> float:
+    """Standard deviation of face luminance, 0..255 (OFIQ luminance variance)."""
+    return float(region.luma.std())
+
+
 def illumination_asymmetry(region: FaceRegion) -> float | None:
+    """|left - right| / max(left, right) of the mean luminance of the two half-faces, split at
+    the facial midline; None when one half has too few pixels to compare (a turned face)."""
     columns = np.arange(region.grey.shape[1])[None, :]
     left_half = region.mask & (columns < region.midline_x)
     right_half = region.mask & (columns >= region.midline_x)
