@@ -28,7 +28,6 @@ from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
-from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,10 +44,8 @@ from api.routes import ROUTERS
 from api.runtime import build_service
 from api.schemas import ProblemDetails, Readiness
 from api.settings import Settings
-from enrollment.access import KeyStore
 from enrollment.audit import AuditLog
 from enrollment.service import IdentityService
-from enrollment.store import RecordStore
 
 logger = logging.getLogger("wajah.api")
 access_logger = logging.getLogger("wajah.api.access")
@@ -60,14 +57,6 @@ _OPEN_PATHS: Final = ("/healthz", "/readyz", "/docs", "/redoc", "/openapi.json")
 
 def admin_key_path(settings: Settings) -> Path:
     return settings.data_dir / "keys" / "admin.key"
-
-
-def store_engine(store: RecordStore) -> Engine:
-    """The store's SQLAlchemy engine (the keys and the audit trail live in its database).
-    ``RecordStore`` keeps it private; see the closing note of the API work."""
-    engine = getattr(store, "engine", None) or store._engine
-    assert isinstance(engine, Engine)
-    return engine
 
 
 class _Startup:
@@ -126,11 +115,10 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
                 )
             )
         try:
-            engine = store_engine(running.store)
-            keys = KeyStore(engine)
+            keys = running.keys
             app.state.service = running
             app.state.keys = keys
-            app.state.audit_log = AuditLog(engine)
+            app.state.audit_log = running.audit_log
             created = await to_thread.run_sync(keys.ensure_admin_key, admin_key_path(settings))
             if created is not None:
                 # The path only: the secret is in the file (mode 0600), never in a log.
@@ -146,7 +134,6 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
         finally:
             if owned:
                 await to_thread.run_sync(running.close)
-                running.store.dispose()
 
     # The documentation pages load Swagger UI and ReDoc from the package, not from a CDN (an
     # office network may have no internet, and a page of the service must not run others'
@@ -191,7 +178,7 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
 async def _warm_up(service: IdentityService, startup: _Startup) -> None:
     started = time.perf_counter()
     try:
-        await to_thread.run_sync(service.pool.warm_up, abandon_on_cancel=True)
+        await to_thread.run_sync(service.warm_up, abandon_on_cancel=True)
     except Exception as error:
         startup.failure = f"the face workers failed to start: {type(error).__name__}"
         logger.exception(json.dumps({"event": "warm_up_failed"}))

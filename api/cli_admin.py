@@ -21,8 +21,8 @@ from rich.table import Table
 from api.cli_support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 from api.runtime import open_store
 from api.settings import Settings
-from enrollment.access import ApiKey, KeyStore, Role
-from enrollment.audit import AuditEvent, AuditLog
+from enrollment.access import ApiKey, Role
+from enrollment.audit import AuditEvent
 from enrollment.errors import AuditChainCorrupt
 from enrollment.store import RecordStore
 
@@ -78,7 +78,7 @@ def key_to_dict(key: ApiKey) -> dict[str, Any]:
 def _audit_key_change(store: RecordStore, action: str, key: ApiKey) -> bool:
     """Record a key change; False (after a line on stderr) if the audit trail refused it."""
     try:
-        AuditLog(store.engine).append(
+        store.audit.append(
             action,
             key_name=_cli_actor(),
             details={"target_key_id": key.id, "target_role": key.role.value},
@@ -108,7 +108,7 @@ def keys_create(
 
     def body() -> Exit:
         with _opened_store() as store:
-            key, secret = KeyStore(store.engine).create_key(name, role)
+            key, secret = store.keys.create_key(name, role)
             audited = _audit_key_change(store, "key.create", key)
         if json_output:
             emit_json({**key_to_dict(key), "secret": secret})
@@ -135,7 +135,7 @@ def keys_list(
 
     def body() -> Exit:
         with _opened_store() as store:
-            keys = KeyStore(store.engine).list_keys(include_revoked=not active_only)
+            keys = store.keys.list_keys(include_revoked=not active_only)
         if json_output:
             emit_json({"items": [key_to_dict(key) for key in keys], "total": len(keys)})
             return Exit.OK
@@ -167,7 +167,7 @@ def keys_revoke(
 
     def body() -> Exit:
         with _opened_store() as store:
-            key = KeyStore(store.engine).revoke(key_id)
+            key = store.keys.revoke(key_id)
             audited = _audit_key_change(store, "key.revoke", key)
         if json_output:
             emit_json(key_to_dict(key))
@@ -191,7 +191,7 @@ def audit_verify(json_output: JsonOption = False) -> None:
 
     def body() -> Exit:
         with _opened_store() as store:
-            report = AuditLog(store.engine).verify_chain()
+            report = store.audit.verify_chain()
         if json_output:
             emit_json(dataclasses.asdict(report))
         elif report.ok:
@@ -236,7 +236,7 @@ def audit_list(
 
     def body() -> Exit:
         with _opened_store() as store:
-            items, total = AuditLog(store.engine).query(
+            items, total = store.audit.query(
                 since=since_at,
                 until=until_at,
                 station=station,

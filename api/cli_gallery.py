@@ -20,8 +20,8 @@ from biometric.datasets import list_labeled_photos, read_lfw_pairs
 from biometric.pool import EnginePool, PoolConfig
 from biometric.quality import PROFILES
 from enrollment.errors import SubjectNotFound
+from enrollment.records import ReviewRecord, SubjectRecord
 from enrollment.service import EnrollmentOutcome, IdentityService, MatchCandidate
-from enrollment.store import ReviewRecord, SubjectRecord
 from matcher.photo_calibration import (
     calibrate_thresholds,
     embed_labeled_photos,
@@ -146,13 +146,11 @@ def enroll(
     def body() -> Exit:
         with service_from_settings() as service:
             try:
-                service.store.get_subject_by_ref(subject)
+                service.get_subject_by_ref(subject)
             except SubjectNotFound:
                 if name is None:
                     fail(f"subject {subject} does not exist; give --name to create it")
-                service.store.create_subject(
-                    subject, name, date_of_birth, nationality, document_number
-                )
+                service.create_subject(subject, name, date_of_birth, nationality, document_number)
             outcome = service.enroll(subject, data, source=source, station=station, profile=profile)
         payload = enrollment_to_dict(outcome)
         if json_output:
@@ -331,7 +329,7 @@ def review_list(status: str = "open", json_output: JsonOption = False) -> None:
 
     def body() -> Exit:
         with service_from_settings() as service:
-            reviews = [review_to_dict(r) for r in service.store.list_reviews(status)]
+            reviews = [review_to_dict(r) for r in service.list_reviews(status)]
         if json_output:
             emit_json({"items": reviews})
         else:
@@ -398,7 +396,7 @@ def index_rebuild(json_output: JsonOption = False) -> None:
     def body() -> Exit:
         start = dt.datetime.now()
         with service_from_settings() as service, progress_bar("rebuilding") as update:
-            count = service.gallery.rebuild(update)
+            count = service.rebuild_index(update)
         seconds = (dt.datetime.now() - start).total_seconds()
         if json_output:
             emit_json({"templates": count, "seconds": round(seconds, 2)})
@@ -415,8 +413,8 @@ def index_stats(json_output: JsonOption = False) -> None:
 
     def body() -> Exit:
         with service_from_settings() as service:
-            stats = service.gallery.index.stats()
-            in_database = service.store.count_templates(service.gallery.model_tag)
+            stats = service.index_stats()
+            in_database = service.stored_templates()
         payload = {
             "kind": stats.kind,
             "templates": stats.count,

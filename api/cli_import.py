@@ -95,7 +95,7 @@ def import_photos(
         service, opened = build_service(settings, workers=workers)
         log_handle = done_log.open("a", encoding="utf-8") if done_log is not None else None
         try:
-            service.pool.warm_up()  # load the models before the clock starts
+            service.warm_up()  # load the models before the clock starts
             result = _run_with_progress(service, items, profile, log_handle, json_output)
         except KeyboardInterrupt:
             stderr_console.print(
@@ -108,7 +108,6 @@ def import_photos(
             if log_handle is not None:
                 log_handle.close()
             service.close()
-            service.store.dispose()
         write_report(result.rows, report_path)
         summary = result.summary
         if json_output:

@@ -146,7 +146,9 @@ class VerificationLockout:
     locked for that subject: an officer, or a stolen key, can lock only its own counter out.
     The subject is locked at every counter once ``per_subject_limit`` failures gather across
     counters, so an impostor cannot go on by walking from counter to counter either. A match
-    at any counter clears both counts; a supervisor can clear them with :meth:`clear`.
+    at any counter clears both counts; a supervisor can clear them with :meth:`clear`. A
+    subject limit set below the station limit is raised to it (one station alone never
+    locks every counter).
     """
 
     def __init__(
@@ -156,10 +158,10 @@ class VerificationLockout:
         window_s: float,
         clock: Clock = time.monotonic,
     ) -> None:
-        if per_subject_limit < per_station_limit:
-            raise ValueError("failed_verify_subject_limit must be >= failed_verify_limit")
         self._per_station = FailedVerifications(per_station_limit, window_s, clock)
-        self._per_subject = FailedVerifications(per_subject_limit, window_s, clock)
+        self._per_subject = FailedVerifications(
+            max(per_subject_limit, per_station_limit), window_s, clock
+        )
         self._stations: dict[str, set[str]] = {}  # subject -> station keys with a count
         self._lock = threading.Lock()
 

@@ -3,6 +3,8 @@ configuration objects and builds the long-lived parts (engine, store, gallery)."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from api.settings import Settings
 from biometric.decode import DecodeLimits
 from biometric.detect import DetectionPolicy, DetectorKind
@@ -51,12 +53,33 @@ def records_cipher(store: RecordStore) -> PayloadCipher:
     return store.cipher
 
 
+@dataclass(frozen=True)
+class ServiceParts:
+    """What :func:`build_service` composes. Tests build the parts themselves to keep a handle
+    on one (the store to check rows, the keeper to check the index, the pool to wrap it)."""
+
+    store: RecordStore
+    gallery: GalleryKeeper
+    pool: EnginePool
+    thresholds: Thresholds
+    opened: GalleryOpenReport
+
+
 def build_service(
     settings: Settings, *, workers: int | None = None, progress: Progress | None = None
 ) -> tuple[IdentityService, GalleryOpenReport]:
     """Open the store, load or rebuild the index, start the face workers.
 
     ``workers`` overrides ``settings.face_workers`` (0 = face work in the calling thread)."""
+    parts = build_service_parts(settings, workers=workers, progress=progress)
+    return IdentityService(parts.store, parts.gallery, parts.pool, parts.thresholds), parts.opened
+
+
+def build_service_parts(
+    settings: Settings, *, workers: int | None = None, progress: Progress | None = None
+) -> ServiceParts:
+    """The parts of :func:`build_service`; the caller owns them (``IdentityService.close``
+    closes all three)."""
     store = open_store(settings)
     try:
         config = engine_config(settings)
@@ -77,7 +100,7 @@ def build_service(
             ),
         )
         thresholds = load_settings_thresholds(settings)
-        return IdentityService(store, gallery, pool, thresholds), report
+        return ServiceParts(store, gallery, pool, thresholds, report)
     except BaseException:
         store.dispose()
         raise

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from biometric.engine import ProcessedImage
 from biometric.quality import QualityComponent, QualityReport
 from enrollment.access import ApiKey
+from enrollment.records import ReviewRecord, SampleRecord, SubjectRecord
 from enrollment.service import EnrollmentOutcome, IdentificationOutcome, VerificationOutcome
-from enrollment.store import ReviewRecord, SampleRecord, SubjectRecord
 
 SubjectRef = str
 QualityProfileName = Literal["enrollment", "verification", "scan"]

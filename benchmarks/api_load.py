@@ -289,6 +289,7 @@ def insert_distractors(
     from api.runtime import open_store
     from api.settings import Settings
     from biometric.templates import MODEL_TAG, Template
+    from enrollment.records import Capture
 
     started = time.perf_counter()
     store = open_store(Settings(data_dir=data_dir))
@@ -299,15 +300,17 @@ def insert_distractors(
             ref = f"{DISTRACTOR_PREFIX}{number:06d}"
             subject = store.create_subject(ref, f"Synthetic distractor {number}")
             store.add_sample(
-                subject.id,
-                "scan",
-                {"synthetic": True},
-                chip,
-                None,
-                hashlib.sha256(ref.encode()).hexdigest(),
-                "bench-synthetic",
-                None,
-                Template(vector, MODEL_TAG),
+                Capture(
+                    subject_id=subject.id,
+                    capture_source="scan",
+                    quality={"synthetic": True},
+                    chip=chip,
+                    image_bytes=None,
+                    image_sha256=hashlib.sha256(ref.encode()).hexdigest(),
+                    station="bench-synthetic",
+                    captured_at=None,
+                    template=Template(vector, MODEL_TAG),
+                )
             )
             if number % 250 == 0 or number == count - 1:
                 progress(number + 1, count)

@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.index_recovery [--templates 100000]``. Seeds a fresh SQLite store
 with N synthetic unit templates (written straight into the tables in one transaction, sealed
-exactly as ``RecordStore.add_sample`` seals them, so seeding does not spend its time on
+exactly as ``SampleRepository.add`` seals them, so seeding does not spend its time on
 per-row fsyncs), then measures, with the encrypted index file:
 
 * rebuild: the index built from the database (decrypt every template) and saved;
@@ -30,7 +30,8 @@ from biometric.templates import MODEL_TAG, normalise
 from enrollment.crypto import RecordCipher
 from enrollment.db import FaceSample, TemplateRow, session_factory
 from enrollment.gallery import GalleryKeeper
-from enrollment.store import _template_associated, open_record_store
+from enrollment.sealing import TEMPLATE_DTYPE, template_associated
+from enrollment.store import open_record_store
 from matcher.index import IndexConfig
 
 TEMPLATES_PER_SUBJECT = 2
@@ -40,7 +41,7 @@ def seed(
     engine: Engine, cipher: RecordCipher, vectors: np.ndarray, subjects: int, first: int = 0
 ) -> None:
     """Write ``vectors`` as templates of ``subjects`` new subjects (``SYN-<first + i>``)
-    straight into the tables in one transaction, sealed as ``RecordStore.add_sample`` seals
+    straight into the tables in one transaction, sealed as ``SampleRepository.add`` seals
     them: for galleries too large to enroll one fsync'd row at a time (tests use it too)."""
     sessions = session_factory(engine)
     now = dt.datetime.now(dt.UTC)
@@ -83,8 +84,8 @@ def seed(
         session.flush()
         for row, vector in zip(rows, vectors, strict=True):
             row.vector_ciphertext = cipher.encrypt(
-                vector.astype("<f4").tobytes(),
-                _template_associated(row.id, row.sample_id, row.subject_id, MODEL_TAG),
+                vector.astype(TEMPLATE_DTYPE).tobytes(),
+                template_associated(row.id, row.sample_id, row.subject_id, MODEL_TAG),
             )
 
 

@@ -18,11 +18,17 @@ import numpy as np
 
 from biometric.decode import DecodedImage, DecodeLimits, decode_image, read_image_file
 from biometric.detect import DetectionPolicy, DetectorKind, FaceBox, FaceDetector
-from biometric.errors import MultipleFacesFound, NoFaceFound
+from biometric.errors import MultipleFacesFound, NoFaceFound, WajahInputError
 from biometric.landmarks import FaceLandmarks, LandmarkPredictor
 from biometric.models import ModelPaths, find_model_paths
 from biometric.quality import QualityProfile, QualityReport, assess_quality
-from biometric.templates import Template, TemplateExtractor, align_chip
+from biometric.templates import (
+    ChipEmbedder,
+    EmbedderKind,
+    Template,
+    TemplateExtractor,
+    align_chip,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,13 @@ class EngineConfig:
     detection: DetectionPolicy = field(default_factory=DetectionPolicy)
     decode_limits: DecodeLimits = field(default_factory=DecodeLimits)
     template_jitter: int = 0  # dlib num_jitters; 0 = one pass (see TemplateExtractor)
+    # ONNX Runtime by default: dlib's templates (cos >= 0.9999999 on LFW) at ~1/20 the cost;
+    # "dlib" keeps dlib's own network as the reference path.
+    embedder: EmbedderKind = EmbedderKind.ONNX
+    embedder_threads: int = 1  # cores per ONNX Runtime session; processes give throughput
+    # Where the built ONNX graph is kept between starts (e.g. the data dir); None = build it
+    # in memory at every start (measured 1.6 s with the onnx import, 0.5 s from the cache).
+    model_cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,17 @@ def _elapsed_ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
 
 
+def make_extractor(
+    kind: EmbedderKind, weights: Path, threads: int = 1, cache_dir: Path | None = None
+) -> ChipEmbedder:
+    """The template extractor of ``kind`` on the ResNet weights at ``weights``."""
+    if kind is EmbedderKind.DLIB:
+        return TemplateExtractor(weights)
+    from biometric.onnx_templates import OnnxTemplateExtractor  # onnxruntime only when used
+
+    return OnnxTemplateExtractor(weights, threads=threads, cache_dir=cache_dir)
+
+
 class FaceEngine:
     """Loads the dlib models once (about 1 s) and runs the pipeline. Thread-safe."""
 
@@ -95,7 +119,12 @@ class FaceEngine:
         self.landmark_predictor = LandmarkPredictor(
             model_paths.landmarks_68, model_paths.landmarks_5
         )
-        self.extractor = TemplateExtractor(model_paths.face_recognition)
+        self.extractor = make_extractor(
+            self.config.embedder,
+            model_paths.face_recognition,
+            self.config.embedder_threads,
+            self.config.model_cache_dir,
+        )
 
     @property
     def model_tag(self) -> str:
@@ -175,20 +204,73 @@ class FaceEngine:
         if embed and analysis.landmarks is not None:
             captured = self.capture(analysis, profile)
             chip, template, timings = captured.chip, captured.template, captured.timings_ms
-        decoded = analysis.image
-        return ProcessedImage(
-            image_format=decoded.format,
-            width=int(decoded.rgb.shape[1]),
-            height=int(decoded.rgb.shape[0]),
-            exif_orientation=decoded.exif_orientation,
-            faces=analysis.faces,
-            points68=None if analysis.landmarks is None else analysis.landmarks.points68,
-            quality=analysis.quality,
-            chip=chip,
-            template=template,
-            timings_ms=timings,
-        )
+        return _processed(analysis, chip, template, timings)
+
+    def process_many(
+        self, images: Sequence[bytes | DecodedImage], profile: QualityProfile, *, embed: bool = True
+    ) -> list[ProcessedImage | WajahInputError]:
+        """:meth:`process` for several photos, their chips embedded in one batched call (the
+        ONNX Runtime path runs ~1.2x faster a chip in batches of 8-16 than one at a time).
+
+        One entry per photo, in order: the :class:`ProcessedImage`, or the input error that
+        photo raised (undecodable, too large...), so one bad file does not sink the batch. The
+        "embed" timing of each photo is its share of the batch call.
+        """
+        errors: dict[int, WajahInputError] = {}
+        analyses: list[FaceAnalysis | None] = []
+        for index, image in enumerate(images):
+            try:
+                analyses.append(self.analyse(image, profile))
+            except WajahInputError as error:
+                analyses.append(None)
+                errors[index] = error
+        chips: dict[int, np.ndarray] = {}
+        align_ms: dict[int, float] = {}
+        for index, analysis in enumerate(analyses):
+            if embed and analysis is not None and analysis.landmarks is not None:
+                start = time.perf_counter()
+                chips[index] = align_chip(analysis.image.rgb, analysis.landmarks)
+                align_ms[index] = _elapsed_ms(start)
+        start = time.perf_counter()
+        vectors = self.embed_chips(list(chips.values()))
+        embed_share_ms = _elapsed_ms(start) / max(len(chips), 1)
+        templates = {
+            index: Template(vector=vector, model_tag=self.model_tag)
+            for index, vector in zip(chips, vectors, strict=True)
+        }
+        results: list[ProcessedImage | WajahInputError] = []
+        for index, analysis in enumerate(analyses):
+            if analysis is None:
+                results.append(errors[index])
+                continue
+            timings = dict(analysis.timings_ms)
+            if index in chips:
+                timings["align"] = align_ms[index]
+                timings["embed"] = embed_share_ms
+            results.append(_processed(analysis, chips.get(index), templates.get(index), timings))
+        return results
 
     def embed_chips(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         """Batch embedding of aligned chips: (N, 128) float32, L2-normalised."""
         return self.extractor.embed_chips(list(chips), self.config.template_jitter)
+
+
+def _processed(
+    analysis: FaceAnalysis,
+    chip: np.ndarray | None,
+    template: Template | None,
+    timings: dict[str, float],
+) -> ProcessedImage:
+    decoded = analysis.image
+    return ProcessedImage(
+        image_format=decoded.format,
+        width=int(decoded.rgb.shape[1]),
+        height=int(decoded.rgb.shape[0]),
+        exif_orientation=decoded.exif_orientation,
+        faces=analysis.faces,
+        points68=None if analysis.landmarks is None else analysis.landmarks.points68,
+        quality=analysis.quality,
+        chip=chip,
+        template=template,
+        timings_ms=timings,
+    )

@@ -45,3 +45,60 @@ def find_model_paths() -> ModelPaths:
         if not path.is_file():
             raise ModelFilesMissing(f"model file missing: {path}")
     return paths
+
+
+@dataclass(frozen=True)
+class ModelLicence:
+    """The terms of one shipped weight file, for the README, start-up and ``wajah inspect``."""
+
+    file: str  # name inside face_recognition_models/models
+    model: str
+    licence: str
+    commercial_use: bool  # False: the terms exclude it (ask the rights holder or a lawyer)
+    trained_on: str
+    used_for: str  # what Wajah needs it for
+
+
+# Source of every entry: davisking/dlib-models README.md (the author's notes on each file):
+# "anyone can do whatever they want with these model files as I've released them into the
+# public domain", except the 68-point predictor, whose training set's licence "excludes
+# commercial use" and which "therefore can't be used in a commercial product".
+MODEL_LICENCES: tuple[ModelLicence, ...] = (
+    ModelLicence(
+        file="dlib_face_recognition_resnet_model_v1.dat",
+        model="dlib ResNet-29 face descriptor (templates, tag dlib-resnet-v1)",
+        licence="public domain (released by Davis King; dlib-models README)",
+        commercial_use=True,
+        trained_on="~3 million faces, 7,485 identities: FaceScrub, VGG Face and web images",
+        used_for="every template: enrollment, verification, search",
+    ),
+    ModelLicence(
+        file="shape_predictor_5_face_landmarks.dat",
+        model="dlib 5-point shape predictor",
+        licence="public domain (released by Davis King; dlib-models README)",
+        commercial_use=True,
+        trained_on="dlib 5-point face landmark dataset (7,198 faces, annotated by dlib's author)",
+        used_for="aligning the 150 x 150 chip the ResNet embeds",
+    ),
+    ModelLicence(
+        file="shape_predictor_68_face_landmarks.dat",
+        model="dlib 68-point shape predictor",
+        licence="iBUG 300-W terms: non-commercial (dlib-models README)",
+        commercial_use=False,
+        trained_on="iBUG 300-W (Imperial College London)",
+        used_for=(
+            "quality checks: inter-eye distance, face margin, sharpness and illumination "
+            "regions, yaw/pitch/roll (biometric/pose.py), eyes open, mouth closed"
+        ),
+    ),
+    ModelLicence(
+        file="mmod_human_face_detector.dat",
+        model="dlib MMOD CNN face detector (detector='cnn', opt-in)",
+        licence="public domain (released by Davis King; dlib-models README)",
+        commercial_use=True,
+        trained_on="dlib face detection dataset (ImageNet, AFLW, Pascal VOC, VGG, WIDER, "
+        "FaceScrub images, annotated by dlib's author)",
+        used_for="face detection when the CNN detector is chosen (HOG, built into dlib, is "
+        "the default)",
+    ),
+)

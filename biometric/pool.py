@@ -25,6 +25,7 @@ tools). :class:`EnginePool` is thread-safe: any number of threads may submit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -32,7 +33,7 @@ import os
 import pickle
 import threading
 import time
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, InvalidStateError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Final
@@ -55,6 +56,8 @@ logger = logging.getLogger("wajah.biometric.pool")
 # How long warm_up waits for every worker to load its models (dlib's ~1 s each, more when
 # both cores are busy) before it gives up and reports the pool as not started.
 WARM_UP_TIMEOUT_S: Final = 120.0
+# How often the watchdog looks for a stopped process pool while jobs wait on it.
+WATCHDOG_INTERVAL_S: Final = 0.5
 
 _worker_engine: FaceEngine | None = None
 
@@ -93,6 +96,24 @@ def _worker_pid() -> int:
     return os.getpid()
 
 
+def _settle(
+    future: Future[ProcessedImage],
+    *,
+    result: ProcessedImage | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Resolve ``future`` once; a second outcome (a job failed as an orphan that its stopped
+    pool then also aborts) is dropped."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            assert result is not None
+            future.set_result(result)
+    except InvalidStateError:
+        pass
+
+
 @dataclass(frozen=True)
 class PoolConfig:
     workers: int = 2  # processes; 0 = in the calling thread
@@ -129,8 +150,12 @@ class EnginePool:
         self._closed = False
         self._processes: pebble.ProcessPool | None = None
         self._engine: FaceEngine | None = None
+        # Jobs handed to the process pool and not yet settled, with the pool that holds them:
+        # a pool that stops can leave jobs it never started unsettled, so they are failed here.
+        self._outstanding: dict[Future[ProcessedImage], pebble.ProcessPool] = {}
         if pool_config.workers > 0:
             self._processes = self._new_processes()
+            threading.Thread(target=self._watch, name="face-pool-watchdog", daemon=True).start()
         else:
             self._engine = engine or FaceEngine(engine_config)
 
@@ -224,10 +249,11 @@ class EnginePool:
             except BaseException as error:  # delivered through the future, like a worker
                 future.set_exception(error)
             return future
-        job = self._live_processes().submit(
-            _process_in_worker, self.config.job_timeout_s, data, profile, embed
-        )
+        processes = self._live_processes()
         typed: Future[ProcessedImage] = Future()
+        with self._lock:
+            self._outstanding[typed] = processes
+        job = processes.submit(_process_in_worker, self.config.job_timeout_s, data, profile, embed)
         job.add_done_callback(lambda done: self._deliver(done, typed))
         return typed
 
@@ -235,32 +261,53 @@ class EnginePool:
         """Copy a pebble job's outcome to the caller's future, translating the pool's own
         failures into typed, retryable errors."""
         try:
-            typed.set_result(job.result())
+            _settle(typed, result=job.result())
         except WajahError as error:
-            typed.set_exception(error)
+            _settle(typed, error=error)
         except TimeoutError:
             self._count_restart("job_timeout")
-            typed.set_exception(
-                FaceWorkTimedOut(
+            _settle(
+                typed,
+                error=FaceWorkTimedOut(
                     f"the face work took longer than {self.config.job_timeout_s:g} s; "
                     "its worker was stopped",
                     timeout_s=self.config.job_timeout_s,
                     retry_after_s=self.config.retry_after_s,
-                )
+                ),
             )
         except pebble.ProcessExpired as error:
             self._count_restart("worker_died", exit_code=error.exitcode)
-            typed.set_exception(self._lost(f"the face worker stopped (exit code {error.exitcode})"))
+            _settle(
+                typed, error=self._lost(f"the face worker stopped (exit code {error.exitcode})")
+            )
         except (BrokenProcessPool, CancelledError) as error:
-            self._count_restart("pool_broken")
-            typed.set_exception(self._lost(f"the face worker pool stopped: {error}"))
+            _settle(typed, error=self._lost(f"the face worker pool stopped: {error}"))
+            with contextlib.suppress(FaceWorkerLost):  # closed: nothing to rebuild
+                self._live_processes()  # now, failing the jobs the stopped pool still holds
         except BaseException as error:  # not ours and not pebble's: a bug, but still typed
-            typed.set_exception(
-                FaceWorkerFault(
+            _settle(
+                typed,
+                error=FaceWorkerFault(
                     f"face worker failed: {type(error).__name__}",
                     original_type=type(error).__name__,
-                )
+                ),
             )
+        finally:
+            with self._lock:
+                self._outstanding.pop(typed, None)
+
+    def _watch(self) -> None:
+        """Notice a process pool that stopped while jobs wait on it, even with no new request
+        to trigger the rebuild; ends when the pool is closed."""
+        while not self._closed:
+            time.sleep(WATCHDOG_INTERVAL_S)
+            with self._lock:
+                waiting = bool(self._outstanding)
+            if waiting and not self._closed:
+                try:
+                    self._live_processes()
+                except FaceWorkerLost:
+                    return
 
     def _lost(self, detail: str) -> FaceWorkerLost:
         return FaceWorkerLost(
@@ -280,7 +327,8 @@ class EnginePool:
 
     def _live_processes(self) -> pebble.ProcessPool:
         """The process pool, rebuilt first if it has stopped (pebble stops a whole pool when,
-        for one, a worker dies while no job is running)."""
+        for one, every worker dies while no job is running); the jobs the stopped pool still
+        held are failed as lost."""
         with self._lock:
             if self._closed:
                 raise FaceWorkerLost("the face worker pool is closed", retry_after_s=1)
@@ -292,7 +340,14 @@ class EnginePool:
             self._restarts += 1
             self._warm = False
             restarts = self._restarts
-        logger.warning(json.dumps({"event": "face_pool_rebuilt", "restarts": restarts}))
+            orphans = [job for job, holder in self._outstanding.items() if holder is broken]
+            for job in orphans:
+                del self._outstanding[job]
+        for job in orphans:
+            _settle(job, error=self._lost("the face worker pool stopped"))
+        logger.warning(
+            json.dumps({"event": "face_pool_rebuilt", "restarts": restarts, "failed": len(orphans)})
+        )
         threading.Thread(target=broken.stop, daemon=True).start()
         threading.Thread(target=self._warm_quietly, daemon=True).start()
         return self._processes
@@ -300,6 +355,8 @@ class EnginePool:
     def _warm_quietly(self) -> None:
         try:
             self.warm_up()
+        except FaceWorkerLost:
+            return  # closed meanwhile
         except Exception:
             logger.exception(json.dumps({"event": "face_pool_warm_up_failed"}))
 

@@ -21,12 +21,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -34,16 +31,20 @@ from typing import Any, Final
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from enrollment.clock import utcnow
 from enrollment.db import (
     KEY_NAME_MAX,
     KEY_PREFIX_LENGTH,
     ApiKeyRow,
     Meta,
-    Role,
     session_factory,
     write_engine,
 )
 from enrollment.errors import ApiKeyNotFound, InvalidApiKey, InvalidKeyData
+from enrollment.records import Role
+from enrollment.structured_log import log_event
+from enrollment.validation import clean_text
+from matcher.atomic_files import atomic_write
 
 __all__ = [
     "INITIAL_ADMIN_KEY_NAME",
@@ -67,7 +68,6 @@ INITIAL_ADMIN_KEY_NAME: Final = "initial admin"
 # processes starting together on a new database create that key (portable, unlike a lock).
 _INITIAL_ADMIN_META_KEY: Final = "initial_admin_key_id"
 _INVALID_MESSAGE: Final = "invalid API key"
-_CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f]")
 # Compared against when no row has the presented prefix, so a miss costs what a hit costs.
 _DUMMY_HASH: Final = "0" * 64
 
@@ -94,10 +94,6 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class KeyStore:
     """Repository of API keys over the record database's engine.
 
@@ -105,7 +101,7 @@ class KeyStore:
     call uses its own session. ``clock`` returns aware UTC datetimes (tests pass a fake one).
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self._read_sessions = session_factory(engine)
         self._write_sessions = session_factory(write_engine(engine))
         self._clock = clock
@@ -250,17 +246,8 @@ def _write_secret_file(path: Path, secret: str) -> None:
     temporary file renamed over ``path`` so a symlink planted at ``path`` is replaced, not
     followed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".admin-key-")
-    try:
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(secret + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, encoding="ascii", permissions=0o600, prefix=".admin-key-") as handle:
+        handle.write(secret + "\n")
 
 
 def _b64url(raw: bytes) -> str:
@@ -272,16 +259,9 @@ def _prefix_of(secret: str) -> str:
 
 
 def _clean_name(value: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidKeyData("key name must be text", field="name")
-    name = value.strip()
-    if not name:
-        raise InvalidKeyData("key name is empty", field="name")
-    if len(name) > KEY_NAME_MAX:
-        raise InvalidKeyData(f"key name is longer than {KEY_NAME_MAX} characters", field="name")
-    if _CONTROL_CHARACTERS.search(name):
-        raise InvalidKeyData("key name contains control characters", field="name")
-    return name
+    return clean_text(
+        value, "name", KEY_NAME_MAX, required=True, label="key name", error=InvalidKeyData
+    )
 
 
 def _parse_role(value: Role | str) -> Role:
@@ -306,4 +286,4 @@ def _api_key(row: ApiKeyRow) -> ApiKey:
 
 def _log(event: str, **fields: Any) -> None:
     # Ids and roles only: key names may be a person's name, and secrets never leave create_key.
-    logger.info(json.dumps({"event": event, **fields}))
+    log_event(logger, event, **fields)

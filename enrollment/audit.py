@@ -40,6 +40,7 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from enrollment.clock import utcnow
 from enrollment.db import (
     AUDIT_ACTION_MAX,
     AUDIT_CHAIN_HEAD_ID,
@@ -51,11 +52,12 @@ from enrollment.db import (
     SUBJECT_REF_MAX,
     AuditChainHead,
     AuditEventRow,
-    Role,
     session_factory,
     write_engine,
 )
 from enrollment.errors import AuditChainCorrupt
+from enrollment.records import Role
+from enrollment.validation import CONTROL_CHARACTERS, check_page
 
 __all__ = [
     "GENESIS_HASH",
@@ -70,7 +72,6 @@ GENESIS_HASH: Final = "0" * 64  # prev_hash of the first record
 HASH_FORMAT_VERSION: Final = 1  # part of every hashed document, so the format can evolve
 OUTCOME_OK: Final = "ok"  # any other outcome is the problem slug of docs/api.md
 MAX_DETAILS_BYTES: Final = 2048  # canonical UTF-8 JSON; an audit record is a line, not a blob
-MAX_PAGE_SIZE: Final = 1000
 VERIFY_BATCH_SIZE: Final = 1000
 # Keys that would carry biometric or identity data; checked at any depth of ``details``.
 FORBIDDEN_DETAIL_KEYS: Final = frozenset(
@@ -89,7 +90,6 @@ FORBIDDEN_DETAIL_KEYS: Final = frozenset(
 )
 # Actions and outcomes are short machine words: "face.enroll", "subject-not-found".
 _TOKEN_PATTERN: Final = re.compile(r"[a-z][a-z0-9_.\-]*")
-_CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,10 +130,6 @@ class ChainReport:
     head_hash: str | None = None  # worth copying somewhere the database's writers cannot reach
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class AuditLog:
     """Append-only, hash-chained audit log over the record database's engine.
 
@@ -141,7 +137,7 @@ class AuditLog:
     several processes may append to the same database. ``clock`` returns aware UTC datetimes.
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime] = _utcnow) -> None:
+    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self._read_sessions = session_factory(engine)
         self._write_sessions = session_factory(write_engine(engine))
         self._clock = clock
@@ -233,8 +229,7 @@ class AuditLog:
 
         ``since`` is inclusive and ``until`` exclusive; both must carry a time zone.
         """
-        if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-            raise ValueError(f"need offset >= 0 and 1 <= limit <= {MAX_PAGE_SIZE}")
+        check_page(offset, limit)
         conditions: list[Any] = []
         if since is not None:
             conditions.append(AuditEventRow.at >= _aware(since, "since"))
@@ -407,7 +402,7 @@ def _text(value: str | None, field: str, max_length: int) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"{field} must be text")
-    if len(value) > max_length or _CONTROL_CHARACTERS.search(value):
+    if len(value) > max_length or CONTROL_CHARACTERS.search(value):
         raise ValueError(f"{field} is too long or contains control characters")
     return value
 

@@ -42,8 +42,6 @@ import csv
 import datetime as dt
 import hashlib
 import logging
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -57,9 +55,11 @@ from biometric.datasets import IMAGE_SUFFIXES
 from biometric.engine import ProcessedImage
 from biometric.errors import EngineOverloaded, ImageRefused, WajahInputError
 from biometric.quality import PROFILES, QualityProfile
-from enrollment.db import CaptureSource
 from enrollment.errors import SubjectNotFound
+from enrollment.records import CaptureSource
 from enrollment.service import EnrollmentOutcome, EnrollmentStatus, IdentityService
+from enrollment.structured_log import log_event
+from matcher.atomic_files import atomic_write
 
 __all__ = [
     "MANIFEST_COLUMNS",
@@ -288,8 +288,8 @@ def run_import(
     if isinstance(profile, str) and profile not in PROFILES:
         raise ValueError(f"unknown quality profile {profile!r}; one of {', '.join(PROFILES)}")
     quality_profile = PROFILES[profile] if isinstance(profile, str) else profile
-    pool = service.pool
-    window = max(1, pool.config.max_pending)
+    pool_config = service.face_pool_config
+    window = max(1, pool_config.max_pending)
     total = len(items)
     rows: list[ImportRow | None] = [None] * total
     seen_digests: set[str] = set()
@@ -319,7 +319,7 @@ def run_import(
                 if job is None:
                     break
                 try:
-                    future = pool.submit(job.image, quality_profile)
+                    future = service.submit_face_work(job.image, quality_profile)
                 except EngineOverloaded:
                     blocked = job
                     break
@@ -347,13 +347,10 @@ def run_import(
         counts={outcome.value: counts.get(outcome.value, 0) for outcome in ImportOutcome},
         elapsed_s=elapsed,
         photos_per_s=processed_count / elapsed if elapsed > 0 else 0.0,
-        workers=pool.config.workers,
+        workers=pool_config.workers,
         profile=quality_profile.name,
     )
-    logger.info(
-        '{"event": "import_finished", %s}',
-        ", ".join(f'"{key}": {value}' for key, value in sorted(summary.counts.items())),
-    )
+    log_event(logger, "import_finished", **dict(sorted(summary.counts.items())))
     return ImportResult(final_rows, summary)
 
 
@@ -379,7 +376,7 @@ def _read_jobs(
             )
             continue
         digest = hashlib.sha256(image).hexdigest()
-        if digest in seen_digests or service.store.has_image_sha256(digest) is not None:
+        if digest in seen_digests or service.has_image_sha256(digest) is not None:
             finish(
                 position,
                 ImportRow(
@@ -440,9 +437,9 @@ def _enroll_one(
 
 def _ensure_subject(service: IdentityService, item: ImportItem) -> None:
     try:
-        service.store.get_subject_by_ref(item.subject_ref)
+        service.get_subject_by_ref(item.subject_ref)
     except SubjectNotFound:
-        service.store.create_subject(
+        service.create_subject(
             item.subject_ref,
             item.full_name,
             date_of_birth=item.date_of_birth,
@@ -500,19 +497,9 @@ def report_record(row: ImportRow) -> dict[str, str]:
 def write_report(rows: Iterable[ImportRow], path: Path) -> Path:
     """Write the report CSV atomically (temporary file, fsync, rename); returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(report_record(row))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=REPORT_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(report_record(row))
     return path

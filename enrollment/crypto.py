@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -33,6 +32,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from enrollment.errors import EncryptionKeyError, RecordDecryptionError
+from enrollment.structured_log import log_event
 from matcher.atomic_files import fsync_directory
 
 logger = logging.getLogger(__name__)
@@ -150,14 +150,12 @@ def _read_key_file(key_file: Path) -> bytes:
         mode = os.fstat(handle.fileno()).st_mode
         content = handle.read()
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        logger.warning(
-            json.dumps(
-                {
-                    "event": "key_file_permissions_too_open",
-                    "path": str(key_file),
-                    "mode": oct(stat.S_IMODE(mode)),
-                }
-            )
+        log_event(
+            logger,
+            "key_file_permissions_too_open",
+            level=logging.WARNING,
+            path=str(key_file),
+            mode=oct(stat.S_IMODE(mode)),
         )
     try:
         text = content.decode("ascii")
@@ -186,5 +184,5 @@ def _create_key_file(key_file: Path) -> bytes:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
     fsync_directory(key_file.parent)
-    logger.info(json.dumps({"event": "records_key_created", "path": str(key_file)}))
+    log_event(logger, "records_key_created", path=str(key_file))
     return key

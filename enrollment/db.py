@@ -12,7 +12,9 @@ Ids of ``subjects``, ``face_samples``, ``templates`` and ``reviews`` are never r
 A template id is its FAISS id and the index's replay checkpoint, so reuse would make a deleted
 person's vector answer for somebody new.
 
-Only ``enrollment/store.py`` imports this module; callers see the store's dataclasses.
+Only the repositories (``subjects``, ``samples``, ``reviews``, ``access``, ``audit``) and the
+store that opens them import this module; callers see the frozen records of
+``enrollment/records.py``, whose enums the CHECK constraints below list.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -44,6 +47,8 @@ from sqlalchemy import (
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from enrollment.records import CaptureSource, ReviewResolution, ReviewStatus, Role, SubjectStatus
 
 # Deterministic constraint names: PostgreSQL needs them to alter constraints later, and
 # alembic's SQLite batch mode needs them to recreate tables.
@@ -67,29 +72,6 @@ DOCUMENT_NUMBER_MAX = 64
 STATION_MAX = 64
 MODEL_TAG_MAX = 64
 ACTOR_MAX = 128
-
-
-class SubjectStatus(StrEnum):
-    ACTIVE = "active"
-    PENDING_REVIEW = "pending_review"  # a possible duplicate waits for a supervisor
-    DELETED = "deleted"  # tombstone state kept for the spec; erasure is a hard delete
-
-
-class CaptureSource(StrEnum):
-    CAMERA = "camera"
-    SCAN = "scan"
-    IMPORT = "import"
-
-
-class ReviewStatus(StrEnum):
-    OPEN = "open"
-    RESOLVED = "resolved"
-
-
-class ReviewResolution(StrEnum):
-    CONFIRM_DISTINCT = "confirm_distinct"
-    MERGE = "merge"
-    REJECT = "reject"
 
 
 def _in_values(column: str, values: type[StrEnum]) -> str:
@@ -291,11 +273,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-# == API keys and the audit trail (enrollment/access.py, enrollment/audit.py) ==================
-# Appended in its own section; the tables come from migration 0002. ``enrollment/access.py`` and
-# ``enrollment/audit.py`` import these models (besides the store).
-
-from sqlalchemy import Float  # noqa: E402  (kept with the section it serves)
+# -- API keys and the audit trail (enrollment/access.py, enrollment/audit.py) -----------------
 
 KEY_NAME_MAX = 128
 KEY_PREFIX_LENGTH = 8
@@ -306,14 +284,6 @@ AUDIT_DECISION_MAX = 32
 AUDIT_OUTCOME_MAX = 64
 REQUEST_ID_MAX = 64
 AUDIT_CHAIN_HEAD_ID = 1  # the chain head table holds exactly this one row
-
-
-class Role(StrEnum):
-    CLERK = "clerk"  # quality, create subjects, enroll
-    OFFICER = "officer"  # verify, identify, read subjects
-    SUPERVISOR = "supervisor"  # reviews, deletion, audit read
-    OPS = "ops"  # metrics, audit read, index admin
-    ADMIN = "admin"  # API keys
 
 
 class ApiKeyRow(Base):

@@ -19,15 +19,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from enrollment.records import StoredTemplate
 from enrollment.store import RecordStore
+from enrollment.structured_log import log_event
 from matcher.errors import IndexFileError
-from matcher.index import GalleryIndex, IndexConfig
+from matcher.index import Candidate, GalleryIndex, IndexConfig, IndexStats
 from matcher.persistence import PayloadCipher, load_index, save_index
 
 logger = logging.getLogger("wajah.gallery")
@@ -100,8 +102,10 @@ def reconcile(index: GalleryIndex, store: RecordStore) -> tuple[int, int]:
 
 
 class GalleryKeeper:
-    """Owns the index of a running service: opening, periodic atomic saves, shutdown save.
-    Thread-safe; callers serialise their own database-then-index writes.
+    """Owns the index of a running service: opening, searching, writes, periodic atomic saves,
+    shutdown save. The index itself stays inside: callers add, remove, identify, score and read
+    stats through the keeper, so a rebuild can swap the index under them. Thread-safe; callers
+    serialise their own database-then-index writes.
 
     ``cipher`` seals the index file; pass the store's records cipher. It is required (not
     optional) so that no service can write its templates to disk in plaintext by omission.
@@ -116,12 +120,12 @@ class GalleryKeeper:
         *,
         cipher: PayloadCipher,
     ) -> None:
-        self.store = store
+        self._store = store
         self.index_path = index_path
         self.config = config
         self.model_tag = model_tag
         self._cipher = cipher
-        self.index = GalleryIndex(config, model_tag=model_tag)
+        self._index = GalleryIndex(config, model_tag=model_tag)
         self._unsaved_writes = 0
         self._last_save = time.monotonic()
         self._save_lock = threading.Lock()
@@ -133,14 +137,14 @@ class GalleryKeeper:
             index = load_index(self.index_path, self.model_tag, self.config, self._cipher)
         except IndexFileError as error:
             reason = f"{type(error).__name__}: {error}"
-            logger.warning('{"event": "index_rebuild", "reason": "%s"}', type(error).__name__)
-            index = rebuild_index(self.store, self.config, self.model_tag, progress)
+            log_event(logger, "index_rebuild", level=logging.WARNING, reason=type(error).__name__)
+            index = rebuild_index(self._store, self.config, self.model_tag, progress)
             added, removed = 0, 0
-            self.index = index
+            self._index = index
             self.save()
         else:
-            added, removed = reconcile(index, self.store)
-            self.index = index
+            added, removed = reconcile(index, self._store)
+            self._index = index
             if added or removed:
                 self.save()
         return GalleryOpenReport(
@@ -148,15 +152,73 @@ class GalleryKeeper:
             rebuilt_reason=reason,
             added_on_replay=added,
             removed_on_replay=removed,
-            templates=len(self.index),
+            templates=len(self._index),
             elapsed_ms=(time.perf_counter() - start) * 1000.0,
         )
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        index = rebuild_index(self.store, self.config, self.model_tag, progress)
-        self.index = index
+        index = rebuild_index(self._store, self.config, self.model_tag, progress)
+        self._index = index
         self.save()
         return len(index)
+
+    # -- the index, behind the keeper ---------------------------------------------------------
+
+    def add(self, templates: Sequence[StoredTemplate]) -> None:
+        """Index stored templates (just committed, or re-linked by a merge)."""
+        if not templates:
+            return
+        (model_tag,) = {stored.model_tag for stored in templates}
+        self._index.add(
+            np.array([stored.template_id for stored in templates], dtype=np.int64),
+            np.array([stored.subject_id for stored in templates], dtype=np.int64),
+            np.stack([stored.vector for stored in templates]),
+            model_tag=model_tag,
+        )
+
+    def remove_templates(self, template_ids: np.ndarray) -> int:
+        """Drop templates by id, (N,) int64; returns how many the index held."""
+        return self._index.remove_templates(template_ids)
+
+    def remove_subject(self, subject_id: int) -> int:
+        """Drop every template of a subject; returns how many."""
+        return self._index.remove_subject(subject_id)
+
+    def identify(
+        self,
+        query: np.ndarray,
+        k: int,
+        threshold: float | None = None,
+        *,
+        model_tag: str | None = None,
+    ) -> list[Candidate]:
+        """Top-k subjects for one (128,) float32 query, best first (``GalleryIndex.identify``).
+        ``model_tag`` is the probe's (default: the gallery's); the index refuses a mismatch."""
+        return self._index.identify(query, k, threshold, model_tag=model_tag or self.model_tag)
+
+    def subject_scores(
+        self, query: np.ndarray, subject_id: int, *, model_tag: str | None = None
+    ) -> np.ndarray:
+        """Exact scores (M,) float32 of one query against each of the subject's templates."""
+        return self._index.subject_scores(query, subject_id, model_tag=model_tag or self.model_tag)
+
+    def stats(self) -> IndexStats:
+        return self._index.stats()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def template_ids(self) -> np.ndarray:
+        """Ids of the indexed templates, (N,) int64."""
+        return self._index.template_ids()
+
+    def template_owners(self) -> tuple[np.ndarray, np.ndarray]:
+        """(template ids (N,) int64, their subject ids (N,) int64), as indexed."""
+        return self._index.template_owners()
+
+    def templates_of_subject(self, subject_id: int) -> np.ndarray:
+        """Ids of the subject's indexed templates, (M,) int64 ascending."""
+        return self._index.templates_of_subject(subject_id)
 
     def note_writes(self, count: int = 1) -> None:
         """Record index writes; saves when enough have piled up or enough time has passed."""
@@ -175,7 +237,7 @@ class GalleryKeeper:
 
     def save(self) -> None:
         with self._save_lock:
-            save_index(self.index, self.index_path, self._cipher)
+            save_index(self._index, self.index_path, self._cipher)
             self._unsaved_writes = 0
             self._last_save = time.monotonic()
 

@@ -1,10 +1,12 @@
 """The enrollment and matching workflows: what a clerk, an officer and a supervisor do.
 
-``IdentityService`` ties the face engine (through the bounded worker pool), the record store
-(source of truth) and the gallery index together. It is safe to share between threads: face
-work runs in parallel; every write that touches both the database and the index (enroll,
-resolve, delete) holds one lock, so a duplicate search always sees every enrollment committed
-before it, and the index never misses a committed template.
+``IdentityService`` is the one front door to the core: it ties the face engine (through the
+bounded worker pool), the record store (source of truth) and the gallery index together, and
+offers the edges (HTTP routes, CLI, bulk import) the reads they need, so none of them reaches
+the store, the index or the pool itself. It is safe to share between threads: face work runs
+in parallel; every write that touches both the database and the index (enroll, resolve,
+delete) holds one lock, so a duplicate search always sees every enrollment committed before
+it, and the index never misses a committed template.
 """
 
 from __future__ import annotations
@@ -14,106 +16,78 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
 from biometric.engine import ProcessedImage
 from biometric.errors import NoFaceFound
-from biometric.pool import EnginePool, PoolHealth
-from biometric.quality import PROFILES, QualityProfile, QualityReport
-from enrollment.db import CaptureSource, ReviewResolution, SubjectStatus
+from biometric.pool import EnginePool, PoolConfig, PoolHealth
+from biometric.quality import PROFILES, QualityProfile
+from enrollment.access import KeyStore
+from enrollment.audit import AuditLog
 from enrollment.errors import SubjectNotActive
-from enrollment.gallery import GalleryKeeper
-from enrollment.store import (
+from enrollment.gallery import GalleryKeeper, Progress
+from enrollment.outcomes import (
+    EnrollmentOutcome,
+    EnrollmentStatus,
+    IdentificationOutcome,
+    MatchCandidate,
+    QualityOutcome,
+    ResolutionOutcome,
+    VerificationOutcome,
+)
+from enrollment.records import (
     UNSET,
-    RecordStore,
+    Capture,
+    CaptureSource,
+    MovedSamples,
     ReviewCandidate,
     ReviewRecord,
+    ReviewResolution,
+    ReviewStatus,
     SampleRecord,
+    StoredTemplate,
     SubjectRecord,
+    SubjectStatus,
 )
-from matcher.decision import Verification, decide
+from enrollment.store import RecordStore
+from enrollment.structured_log import log_event
+from matcher.decision import decide
 from matcher.errors import SubjectHasNoTemplates
+from matcher.index import Candidate, IndexStats
 from matcher.thresholds import Thresholds
+
+# The outcomes are re-exported: the edges name them with the service that returns them.
+__all__ = [
+    "DUPLICATE_CANDIDATES",
+    "EnrollmentOutcome",
+    "EnrollmentStatus",
+    "IdentificationOutcome",
+    "IdentityService",
+    "MatchCandidate",
+    "QualityOutcome",
+    "ResolutionOutcome",
+    "VerificationOutcome",
+]
 
 logger = logging.getLogger("wajah.enrollment")
 
 DUPLICATE_CANDIDATES = 5  # how many look-alikes a review case lists
 
 
-class EnrollmentStatus(StrEnum):
-    ACCEPTED = "accepted"  # stored; the subject is searchable
-    REFUSED = "refused"  # quality gate said no; nothing stored; retake
-    PENDING_REVIEW = "pending_review"  # stored, but looks like another subject: supervisor
-
-
-@dataclass(frozen=True)
-class MatchCandidate:
-    subject_id: int
-    subject_ref: str
-    score: float  # cosine similarity of the subject's best template
-    status: str
-
-
-@dataclass(frozen=True)
-class EnrollmentOutcome:
-    status: EnrollmentStatus
-    subject: SubjectRecord
-    quality: QualityReport
-    sample: SampleRecord | None
-    template_id: int | None
-    review: ReviewRecord | None
-    candidates: tuple[MatchCandidate, ...]
-    duplicate_threshold: float
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        return tuple(component.reason for component in self.quality.failing)
-
-
-@dataclass(frozen=True)
-class VerificationOutcome:
-    subject: SubjectRecord
-    verification: Verification
-    quality: QualityReport
-    timings_ms: dict[str, float]
-
-
-@dataclass(frozen=True)
-class IdentificationOutcome:
-    candidates: tuple[MatchCandidate, ...]
-    threshold: float
-    false_match_rate: float | None  # None when the calibration could not measure it
-    quality: QualityReport
-    timings_ms: dict[str, float]
-
-
-@dataclass(frozen=True)
-class QualityOutcome:
-    processed: ProcessedImage
-
-    @property
-    def quality(self) -> QualityReport:
-        return self.processed.quality
-
-
-@dataclass(frozen=True)
-class ResolutionOutcome:
-    review: ReviewRecord
-    surviving_subject: SubjectRecord | None  # None after 'reject'
-
-
 class IdentityService:
+    """The workflows and the reads the edges need. The store, the gallery keeper and the
+    face pool are private: every use of them goes through a method here."""
+
     def __init__(
         self, store: RecordStore, gallery: GalleryKeeper, pool: EnginePool, thresholds: Thresholds
     ) -> None:
-        self.store = store
-        self.gallery = gallery
-        self.pool = pool
+        self._store = store
+        self._gallery = gallery
+        self._pool = pool
         self.thresholds = thresholds
         self._write_lock = threading.Lock()
 
@@ -121,12 +95,31 @@ class IdentityService:
 
     def _process(self, image: bytes, profile: QualityProfile) -> tuple[ProcessedImage, float]:
         start = time.perf_counter()
-        processed = self.pool.process(image, profile)
+        processed = self._pool.process(image, profile)
         return processed, (time.perf_counter() - start) * 1000.0
 
     def check_quality(self, image: bytes, profile: str = "enrollment") -> QualityOutcome:
-        processed = self.pool.process(image, PROFILES[profile], embed=False)
+        processed = self._pool.process(image, PROFILES[profile], embed=False)
         return QualityOutcome(processed)
+
+    def submit_face_work(self, image: bytes, profile: QualityProfile) -> Future[ProcessedImage]:
+        """Queue one photo's face work (quality and template) on the worker pool; raises
+        ``EngineOverloaded`` when the pool is full (for pipelines such as the bulk import)."""
+        return self._pool.submit(image, profile)
+
+    @property
+    def face_pool_config(self) -> PoolConfig:
+        """Workers and admission limit of the face pool."""
+        return self._pool.config
+
+    @property
+    def face_jobs_pending(self) -> int:
+        """Face jobs admitted and not yet finished (the queue depth metric)."""
+        return self._pool.pending
+
+    def warm_up(self) -> None:
+        """Start the face workers (loading their models) before the first request."""
+        self._pool.warm_up()
 
     # -- enrollment ----------------------------------------------------------------------
 
@@ -143,7 +136,7 @@ class IdentityService:
     ) -> EnrollmentOutcome:
         """Quality gate, duplicate-identity search, store. Never silently merges or rejects:
         a look-alike of another subject puts this subject in ``pending_review``."""
-        self.store.get_subject_by_ref(subject_ref)  # fail fast, before the face work
+        self._store.get_subject_by_ref(subject_ref)  # fail fast, before the face work
         processed, face_ms = self._process(image, PROFILES[profile])
         return self.enroll_processed(
             subject_ref,
@@ -170,11 +163,11 @@ class IdentityService:
     ) -> EnrollmentOutcome:
         """The second half of :meth:`enroll`, for callers that ran the face work themselves
         (the bulk import pipelines many photos through the worker pool)."""
-        subject = self.store.get_subject_by_ref(subject_ref)
+        subject = self._store.get_subject_by_ref(subject_ref)
         timings = {**processed.timings_ms, "face_total": face_ms}
         duplicate = self.thresholds.duplicate
         if processed.template is None or processed.chip is None or not processed.quality.usable:
-            logger.info('{"event": "enroll_refused", "subject_id": %d}', subject.id)
+            log_event(logger, "enroll_refused", subject_id=subject.id)
             return EnrollmentOutcome(
                 EnrollmentStatus.REFUSED,
                 subject,
@@ -187,10 +180,20 @@ class IdentityService:
                 timings,
             )
         template = processed.template
-        digest = hashlib.sha256(image).hexdigest()
+        capture = Capture(
+            subject_id=subject.id,
+            capture_source=source,
+            quality=processed.quality.to_dict(),
+            chip=processed.chip,
+            image_bytes=image if keep_image else None,
+            image_sha256=hashlib.sha256(image).hexdigest(),
+            station=station,
+            captured_at=captured_at,
+            template=template,
+        )
         with self._write_lock:
             start = time.perf_counter()
-            found = self.gallery.index.identify(
+            found = self._gallery.identify(
                 template.vector,
                 DUPLICATE_CANDIDATES + 1,
                 duplicate.threshold,
@@ -199,41 +202,28 @@ class IdentityService:
             others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
             candidates = self._describe(others)
             timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
-            capture = (
-                subject.id,
-                source,
-                processed.quality.to_dict(),
-                processed.chip,
-                image if keep_image else None,
-                digest,
-                station,
-                captured_at,
-                template,
-            )
             review: ReviewRecord | None = None
             status = EnrollmentStatus.ACCEPTED
-            if candidates:
-                # Sample, case and pending status in one transaction (see the store).
-                status = EnrollmentStatus.PENDING_REVIEW
-                sample, stored, review = self.store.add_sample_for_review(
-                    *capture,
-                    [ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates],
-                )
-            else:
-                sample, stored = self.store.add_sample(*capture)
-            self.gallery.index.add(
-                np.array([stored.template_id], dtype=np.int64),
-                np.array([subject.id], dtype=np.int64),
-                stored.vector[None, :],
-                model_tag=stored.model_tag,
-            )
-            subject = self.store.get_subject(subject.id)
-        self.gallery.note_writes()  # a periodic save, outside the write lock
-        logger.info(
-            '{"event": "enrolled", "subject_id": %d, "template_id": %d, "status": "%s"}',
-            subject.id,
-            stored.template_id,
-            status.value,
+            # Sample, case and pending status in one transaction: a crash can never leave a
+            # stored look-alike without its case (a resumed import would skip it).
+            with self._store.transaction() as tx:
+                sample, stored = tx.samples.add(capture)
+                if candidates:
+                    status = EnrollmentStatus.PENDING_REVIEW
+                    review = tx.reviews.open(
+                        subject.id,
+                        [ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates],
+                    )
+                    tx.subjects.set_status(subject.id, SubjectStatus.PENDING_REVIEW)
+                subject = tx.subjects.get(subject.id)
+            self._gallery.add([stored])
+        self._gallery.note_writes()  # a periodic save, outside the write lock
+        log_event(
+            logger,
+            "enrolled",
+            subject_id=subject.id,
+            template_id=stored.template_id,
+            status=status.value,
         )
         return EnrollmentOutcome(
             status,
@@ -247,10 +237,10 @@ class IdentityService:
             timings,
         )
 
-    def _describe(self, found: list[Any]) -> list[MatchCandidate]:
+    def _describe(self, found: Sequence[Candidate]) -> list[MatchCandidate]:
         described = []
         for candidate in found:
-            record = self.store.get_subject(candidate.subject_id)
+            record = self._store.get_subject(candidate.subject_id)
             described.append(
                 MatchCandidate(
                     record.id,
@@ -265,7 +255,7 @@ class IdentityService:
 
     def verify(self, subject_ref: str, image: bytes) -> VerificationOutcome:
         """1:1: the probe against every sample of the claimed subject."""
-        subject = self.store.get_subject_by_ref(subject_ref)
+        subject = self._store.get_subject_by_ref(subject_ref)
         if subject.status != SubjectStatus.ACTIVE:
             raise SubjectNotActive(
                 f"subject {subject_ref} is {subject.status}; it cannot be verified until a "
@@ -278,7 +268,7 @@ class IdentityService:
         if processed.template is None:
             raise NoFaceFound("no face found in the probe image")
         start = time.perf_counter()
-        scores = self.gallery.index.subject_scores(
+        scores = self._gallery.subject_scores(
             processed.template.vector, subject.id, model_tag=processed.template.model_tag
         )
         verification = decide(
@@ -301,7 +291,7 @@ class IdentityService:
             raise NoFaceFound("no face found in the probe image")
         operating_point = self.thresholds.identify
         start = time.perf_counter()
-        found = self.gallery.index.identify(
+        found = self._gallery.identify(
             processed.template.vector,
             k,
             operating_point.threshold,
@@ -323,22 +313,83 @@ class IdentityService:
 
     # -- subjects ------------------------------------------------------------------------
 
+    def create_subject(
+        self,
+        subject_ref: str,
+        full_name: str,
+        date_of_birth: dt.date | str | None = None,
+        nationality: str | None = None,
+        document_number: str | None = None,
+    ) -> SubjectRecord:
+        """A new subject, no face yet; :class:`SubjectAlreadyExists` for a used reference."""
+        return self._store.create_subject(
+            subject_ref, full_name, date_of_birth, nationality, document_number
+        )
+
+    def get_subject(self, subject_id: int) -> SubjectRecord:
+        return self._store.get_subject(subject_id)
+
+    def get_subject_by_ref(self, subject_ref: str) -> SubjectRecord:
+        return self._store.get_subject_by_ref(subject_ref)
+
+    def list_subjects(
+        self,
+        offset: int = 0,
+        limit: int = 50,
+        status: SubjectStatus | str | None = None,
+        nationality: str | None = None,
+        name_contains: str | None = None,
+    ) -> tuple[list[SubjectRecord], int]:
+        """A page of subjects in id order, and the total matching the filters."""
+        return self._store.list_subjects(offset, limit, status, nationality, name_contains)
+
+    def update_subject(self, subject_ref: str, **changes: Any) -> SubjectRecord:
+        """Correct identity fields (``full_name``, ``date_of_birth``, ``nationality``,
+        ``document_number``); ``None`` clears an optional one."""
+        subject = self._store.get_subject_by_ref(subject_ref)
+        fields = {
+            name: changes.get(name, UNSET)
+            for name in ("full_name", "date_of_birth", "nationality", "document_number")
+        }
+        return self._store.update_subject(subject.id, **fields)
+
     def delete_subject(self, subject_ref: str) -> int:
         """Erase a subject (a data-subject request): records, samples, images, templates and
         index entries. Returns how many templates were removed."""
         with self._write_lock:
-            subject = self.store.get_subject_by_ref(subject_ref)
-            template_ids = self.store.delete_subject(subject.id)
-            self.gallery.index.remove_subject(subject.id)
-        self.gallery.note_erasure()  # the erased templates leave the index file at once
-        logger.info(
-            '{"event": "subject_deleted", "subject_id": %d, "templates": %d}',
-            subject.id,
-            len(template_ids),
-        )
+            subject = self._store.get_subject_by_ref(subject_ref)
+            template_ids = self._store.delete_subject(subject.id)
+            self._gallery.remove_subject(subject.id)
+        self._gallery.note_erasure()  # the erased templates leave the index file at once
+        log_event(logger, "subject_deleted", subject_id=subject.id, templates=len(template_ids))
         return len(template_ids)
 
+    def has_image_sha256(self, image_sha256: str) -> str | None:
+        """The reference of a subject already holding an image with this SHA-256, if any."""
+        return self._store.has_image_sha256(image_sha256)
+
+    # -- samples -------------------------------------------------------------------------
+
+    def list_samples(self, subject_id: int) -> list[SampleRecord]:
+        return self._store.list_samples(subject_id)
+
+    def get_sample(self, sample_id: int) -> SampleRecord:
+        return self._store.get_sample(sample_id)
+
+    def get_chip(self, sample_id: int) -> np.ndarray:
+        """The sample's aligned face chip, (150, 150, 3) uint8 RGB."""
+        return self._store.get_chip(sample_id)
+
     # -- duplicate-identity reviews ------------------------------------------------------
+
+    def get_review(self, review_id: int) -> ReviewRecord:
+        return self._store.get_review(review_id)
+
+    def list_reviews(
+        self, status: ReviewStatus | str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[ReviewRecord]:
+        """Review cases in id order (oldest first), optionally of one status."""
+        return self._store.list_reviews(status, offset, limit)
 
     def resolve_review(
         self,
@@ -355,79 +406,104 @@ class IdentityService:
         ``merge``: the same person; the new subject's samples join the existing subject
         (the top candidate, or ``merge_into_ref``) and the new record is erased.
         ``reject``: a fraudulent or mistaken enrollment; the new subject is erased.
+
+        The database side is one transaction; the index follows once it has committed.
         """
         choice = ReviewResolution(resolution)
+        model_tag = self._gallery.model_tag
         with self._write_lock:
-            review = self.store.get_review(review_id)
+            review = self._store.get_review(review_id)
             target = (
                 self._merge_target(review, merge_into_ref)
                 if choice is ReviewResolution.MERGE
                 else None
             )
-            # Claim the case first: of two concurrent resolutions only one gets past here.
-            resolved = self.store.resolve_review(review_id, choice, resolved_by, comment)
             subject_id = review.subject_id
-            assert subject_id is not None, "an open review always has its subject"
-            surviving: SubjectRecord | None
-            if choice is ReviewResolution.CONFIRM_DISTINCT:
-                surviving = self.store.set_status(subject_id, SubjectStatus.ACTIVE)
-            elif target is not None:
-                moved = self.store.move_samples(subject_id, target.id)
-                moved_ids = set(moved.template_ids.tolist())
-                self.gallery.index.remove_templates(moved.template_ids)
-                for stored in self.store.subject_templates(target.id, self.gallery.model_tag):
-                    if stored.template_id in moved_ids:
-                        self.gallery.index.add(
-                            np.array([stored.template_id], dtype=np.int64),
-                            np.array([target.id], dtype=np.int64),
-                            stored.vector[None, :],
-                            model_tag=stored.model_tag,
-                        )
-                self.store.delete_subject(subject_id)
-                surviving = self.store.get_subject(target.id)
-            else:
-                self.store.delete_subject(subject_id)
-                self.gallery.index.remove_subject(subject_id)
-                surviving = None
-            resolved = self.store.get_review(review_id)  # as it stands after the erasure
+            surviving: SubjectRecord | None = None
+            moved: MovedSamples | None = None
+            moved_templates: list[StoredTemplate] = []
+            with self._store.transaction() as tx:
+                # Claim the case first: of two concurrent resolutions only one gets past here.
+                tx.reviews.resolve(review_id, choice, resolved_by, comment)
+                assert subject_id is not None, "an open review always has its subject"
+                if choice is ReviewResolution.CONFIRM_DISTINCT:
+                    surviving = tx.subjects.set_status(subject_id, SubjectStatus.ACTIVE)
+                elif target is not None:
+                    moved = tx.samples.move(subject_id, target.id)
+                    moved_ids = set(moved.template_ids.tolist())
+                    moved_templates = [
+                        stored
+                        for stored in tx.samples.templates_of_subject(target.id, model_tag)
+                        if stored.template_id in moved_ids
+                    ]
+                    tx.subjects.erase(subject_id)
+                    surviving = tx.subjects.get(target.id)
+                else:
+                    tx.subjects.erase(subject_id)
+                resolved = tx.reviews.get(review_id)  # as it stands after the erasure
+            if moved is not None:
+                self._gallery.remove_templates(moved.template_ids)
+                self._gallery.add(moved_templates)
+            elif choice is ReviewResolution.REJECT:
+                self._gallery.remove_subject(subject_id)
         # merge and reject erased a subject: its templates leave the index file at once
         if choice is ReviewResolution.CONFIRM_DISTINCT:
-            self.gallery.note_writes()
+            self._gallery.note_writes()
         else:
-            self.gallery.note_erasure()
-        logger.info(
-            '{"event": "review_resolved", "review_id": %d, "resolution": "%s"}',
-            review_id,
-            choice.value,
-        )
+            self._gallery.note_erasure()
+        log_event(logger, "review_resolved", review_id=review_id, resolution=choice.value)
         return ResolutionOutcome(resolved, surviving)
 
     def _merge_target(self, review: ReviewRecord, merge_into_ref: str | None) -> SubjectRecord:
         if merge_into_ref is not None:
-            return self.store.get_subject_by_ref(merge_into_ref)
+            return self._store.get_subject_by_ref(merge_into_ref)
         for candidate in review.candidates:
             if candidate.subject_ref is not None:
-                return self.store.get_subject(candidate.subject_id)
+                return self._store.get_subject(candidate.subject_id)
         raise SubjectNotActive(
             "every candidate of this review has been erased; "
             "resolve it as confirm_distinct or reject",
             status="deleted",
         )
 
-    # -- passthroughs the edges use --------------------------------------------------------
+    # -- the gallery index ---------------------------------------------------------------
 
-    def update_subject(self, subject_ref: str, **changes: Any) -> SubjectRecord:
-        subject = self.store.get_subject_by_ref(subject_ref)
-        fields = {
-            name: changes.get(name, UNSET)
-            for name in ("full_name", "date_of_birth", "nationality", "document_number")
-        }
-        return self.store.update_subject(subject.id, **fields)
+    def index_stats(self) -> IndexStats:
+        """Size, kind and memory of the in-memory index."""
+        return self._gallery.stats()
+
+    def indexed_templates(self) -> int:
+        """How many templates the index holds."""
+        return len(self._gallery)
+
+    def stored_templates(self) -> int:
+        """How many templates of the index's model the database holds."""
+        return self._store.count_templates(self._gallery.model_tag)
+
+    def rebuild_index(self, progress: Progress | None = None) -> int:
+        """Rebuild the index from the database and save it; returns its size."""
+        with self._write_lock:
+            return self._gallery.rebuild(progress)
+
+    # -- keys and audit, kept in the records database ------------------------------------
+
+    @property
+    def keys(self) -> KeyStore:
+        return self._store.keys
+
+    @property
+    def audit_log(self) -> AuditLog:
+        return self._store.audit
 
     def face_workers_health(self) -> PoolHealth:
         """Whether the face worker pool can take work now (readiness, metrics)."""
-        return self.pool.health()
+        return self._pool.health()
 
     def close(self) -> None:
-        self.gallery.close()
-        self.pool.close()
+        """Save the index if it has unsaved writes, stop the face workers, close the
+        database connections."""
+        try:
+            self._gallery.close()
+            self._pool.close()
+        finally:
+            self._store.dispose()

@@ -1,188 +1,82 @@
 """The record store: subjects, their identities, face samples, templates and review cases.
 
 The database is the source of truth; the FAISS index is rebuilt from
-:meth:`RecordStore.iter_templates`. The ORM stays inside this module and ``enrollment/db.py``:
-callers get frozen dataclasses.
+:meth:`RecordStore.iter_templates`. The ORM stays inside the repositories (``subjects``,
+``samples``, ``reviews``) and ``enrollment/db.py``: callers get frozen dataclasses
+(``enrollment/records.py``).
 
-Every public method is one short transaction, and every write is atomic. A row that carries a
-ciphertext is inserted first, flushed to learn its id, then given its ciphertext, whose associated
-data names that id (and the sample, subject and model it belongs to) — all in the same
-transaction. So a ciphertext copied to another row, or a template or sample re-linked to another
-subject behind the store's back, fails to decrypt rather than matching as somebody else.
+Writes go through a unit of work: ``with store.transaction() as tx: tx.samples.add(capture);
+tx.reviews.open(...)`` commits everything or nothing. The one-call methods below (``get_subject``,
+``create_subject``, ``delete_subject``…) are each one short transaction of the same repositories.
+API keys and the audit trail live in the same database (:attr:`RecordStore.keys`,
+:attr:`RecordStore.audit`).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import logging
-import math
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Final
 
-import cv2
 import numpy as np
-from sqlalchemy import Engine, delete, func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from biometric.templates import CHIP_SIZE_PX, TEMPLATE_DIM, Template
+from enrollment.access import KeyStore
+from enrollment.audit import AuditLog
+from enrollment.clock import elapsed_ms
 from enrollment.crypto import RecordCipher, load_or_create_key
 from enrollment.db import (
-    ACTOR_MAX,
-    DOCUMENT_NUMBER_MAX,
-    FULL_NAME_MAX,
-    MODEL_TAG_MAX,
-    STATION_MAX,
-    SUBJECT_REF_MAX,
-    CaptureSource,
     FaceSample,
     Meta,
-    Review,
-    ReviewResolution,
-    ReviewStatus,
-    Subject,
-    SubjectIdentity,
-    SubjectStatus,
     TemplateRow,
     create_database_engine,
     session_factory,
     write_engine,
 )
-from enrollment.errors import (
-    EncryptionKeyError,
-    InvalidSubjectData,
-    RecordDecryptionError,
-    ReviewAlreadyResolved,
-    ReviewNotFound,
-    SampleNotFound,
-    SubjectAlreadyExists,
-    SubjectNotFound,
-)
+from enrollment.errors import EncryptionKeyError
 from enrollment.migrations import upgrade_database
+from enrollment.records import (
+    UNSET,
+    Capture,
+    MovedSamples,
+    ReviewCandidate,
+    ReviewRecord,
+    ReviewResolution,
+    ReviewStatus,
+    SampleRecord,
+    StoredTemplate,
+    SubjectRecord,
+    SubjectStatus,
+    TemplateBatch,
+    Unset,
+)
+from enrollment.reviews import ReviewRepository
+from enrollment.samples import SampleRepository, template_columns
+from enrollment.sealing import open_templates
+from enrollment.session_scope import SessionScope
+from enrollment.structured_log import log_event
+from enrollment.subjects import SubjectRepository
 
-__all__ = [
-    "UNSET",
-    "CaptureSource",
-    "MovedSamples",
-    "RecordStore",
-    "ReviewCandidate",
-    "ReviewRecord",
-    "ReviewResolution",
-    "ReviewStatus",
-    "SampleRecord",
-    "StoredTemplate",
-    "SubjectRecord",
-    "SubjectStatus",
-    "TemplateBatch",
-    "Unset",
-    "open_record_store",
-]
+__all__ = ["RecordStore", "Transaction", "open_record_store"]
 
 logger = logging.getLogger(__name__)
 
 KEY_CHECK_META_KEY: Final = "key_check"
-TEMPLATE_DTYPE: Final = np.dtype("<f4")  # stored as float32 little-endian, 512 bytes
-TEMPLATE_BYTES: Final = TEMPLATE_DIM * TEMPLATE_DTYPE.itemsize
-UNIT_NORM_TOLERANCE: Final = 1e-3  # float32 rounding of a normalised 128-d vector is ~1e-7
-MAX_PAGE_SIZE: Final = 1000
-EARLIEST_DATE_OF_BIRTH: Final = dt.date(1900, 1, 1)
-_NATIONALITY_PATTERN: Final = re.compile(r"[A-Z]{3}")  # ISO 3166-1 alpha-3
-_SHA256_PATTERN: Final = re.compile(r"[0-9a-f]{64}")
-_CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class Unset(Enum):
-    """Marks a field that a partial update leaves alone (``None`` means "clear it")."""
+class Transaction:
+    """One unit of work: the repositories of one database transaction."""
 
-    UNSET = "unset"
-
-
-UNSET: Final = Unset.UNSET
-
-
-@dataclass(frozen=True)
-class SubjectRecord:
-    """A subject with its identity. Names, birth date and document number stay out of repr
-    so that an accidental log line does not leak them."""
-
-    id: int
-    subject_ref: str
-    status: SubjectStatus
-    full_name: str = field(repr=False)
-    date_of_birth: dt.date | None = field(repr=False)
-    nationality: str | None
-    document_number: str | None = field(repr=False)
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    sample_count: int
-
-
-@dataclass(frozen=True)
-class SampleRecord:
-    id: int
-    subject_id: int
-    capture_source: CaptureSource
-    quality: Mapping[str, Any]  # the quality report, as stored (JSON types)
-    image_sha256: str  # of the image bytes as received
-    has_image: bool  # whether the original image is kept
-    station: str
-    captured_at: dt.datetime
-
-
-@dataclass(frozen=True, eq=False)
-class StoredTemplate:
-    template_id: int  # also the FAISS id
-    subject_id: int
-    sample_id: int
-    model_tag: str
-    vector: np.ndarray = field(repr=False)  # (128,) float32, L2-normalised, read-only
-
-    def as_template(self) -> Template:
-        return Template(vector=self.vector, model_tag=self.model_tag)
-
-
-class TemplateBatch(NamedTuple):
-    """One batch of :meth:`RecordStore.iter_templates`, in ascending template id."""
-
-    template_ids: np.ndarray  # (N,) int64
-    subject_ids: np.ndarray  # (N,) int64
-    vectors: np.ndarray  # (N, 128) float32, L2-normalised
-
-
-@dataclass(frozen=True)
-class ReviewCandidate:
-    subject_id: int
-    subject_ref: str | None  # None once that subject has been erased
-    score: float  # similarity that raised the case
-
-
-@dataclass(frozen=True)
-class ReviewRecord:
-    id: int
-    subject_id: int | None  # the new enrollment (pending_review while open); None once erased
-    subject_ref: str | None  # its reference; None once erased
-    candidates: tuple[ReviewCandidate, ...]
-    status: ReviewStatus
-    resolution: ReviewResolution | None
-    resolved_by: str | None
-    comment: str | None = field(repr=False)
-    created_at: dt.datetime
-    resolved_at: dt.datetime | None
-
-
-@dataclass(frozen=True, eq=False)
-class MovedSamples:
-    """What :meth:`RecordStore.move_samples` re-linked; the index must follow."""
-
-    sample_ids: tuple[int, ...]
-    template_ids: np.ndarray  # (N,) int64, now belonging to the target subject
+    def __init__(self, scope: SessionScope) -> None:
+        self.subjects = SubjectRepository(scope)
+        self.samples = SampleRepository(scope)
+        self.reviews = ReviewRepository(scope)
 
 
 def open_record_store(database_url: str, key_b64: str | None, key_file: Path) -> RecordStore:
@@ -203,7 +97,7 @@ def open_record_store(database_url: str, key_b64: str | None, key_file: Path) ->
                 is not None
             )
         key = load_or_create_key(key_b64, key_file, create=not has_key_check)
-        return RecordStore(engine, RecordCipher(key))
+        return RecordStore(engine, RecordCipher(key), migrated=True)
     except BaseException:
         engine.dispose()
         raise
@@ -211,32 +105,262 @@ def open_record_store(database_url: str, key_b64: str | None, key_file: Path) ->
 
 class RecordStore:
     """Repository over the record database. Safe to share between threads: it holds only the
-    engine (pooled), session factories and the cipher, and each call uses its own session.
+    engine (pooled), session factories, the cipher and the key and audit repositories (both
+    thread-safe), and each call or transaction uses its own session.
 
-    Construction migrates the schema to the newest revision and verifies the key against the
-    database's key-check value (written on first start), raising :class:`EncryptionKeyError`
-    for a wrong key before any record is read.
+    Construction migrates the schema to the newest revision (unless the caller just did:
+    ``migrated=True``) and verifies the key against the database's key-check value (written on
+    first start), raising :class:`EncryptionKeyError` for a wrong key before any record is read.
     """
 
-    def __init__(self, engine: Engine, cipher: RecordCipher) -> None:
+    def __init__(self, engine: Engine, cipher: RecordCipher, *, migrated: bool = False) -> None:
         self._engine = engine
         self._cipher = cipher
         self._read_sessions = session_factory(engine)
         self._write_sessions = session_factory(write_engine(engine))
         self._is_sqlite = engine.dialect.name == "sqlite"
-        upgrade_database(engine)
+        if not migrated:
+            upgrade_database(engine)
         self._check_key()
+        self._keys = KeyStore(engine)
+        self._audit = AuditLog(engine)
 
     @property
     def cipher(self) -> RecordCipher:
         """The records cipher (the gallery index file is sealed with the same key)."""
         return self._cipher
 
+    @property
+    def engine(self) -> Engine:
+        """The engine this store owns, for tools that seed its tables directly. Disposed with
+        the store."""
+        return self._engine
+
+    @property
+    def keys(self) -> KeyStore:
+        """The API keys, kept in the same database."""
+        return self._keys
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit trail, kept in the same database."""
+        return self._audit
+
     def dispose(self) -> None:
         """Close the engine's pooled connections."""
         self._engine.dispose()
 
-    # -- start-up ---------------------------------------------------------------------------
+    # -- units of work ----------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite, so writers queue instead of failing
+        on a stale snapshot): committed when the block ends, rolled back if it raises. Its log
+        lines are written after the commit."""
+        yield from self._unit(self._write_sessions, writing=True)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Transaction]:
+        """A read-only transaction: one snapshot, never blocking the writer."""
+        yield from self._unit(self._read_sessions, writing=False)
+
+    def _unit(self, sessions: sessionmaker[Session], *, writing: bool) -> Iterator[Transaction]:
+        with sessions.begin() as session:
+            scope = SessionScope(session, self._cipher)
+            yield Transaction(scope)
+        for event, fields in scope.events:
+            log_event(logger, event, **fields)
+        if writing and scope.erased_subject:
+            self._truncate_wal()
+
+    # -- subjects ---------------------------------------------------------------------------
+
+    def create_subject(
+        self,
+        subject_ref: str,
+        full_name: str,
+        date_of_birth: dt.date | str | None = None,
+        nationality: str | None = None,
+        document_number: str | None = None,
+        status: SubjectStatus | str = SubjectStatus.ACTIVE,
+    ) -> SubjectRecord:
+        """A new subject with its identity; :class:`SubjectAlreadyExists` for a used ref."""
+        with self.transaction() as tx:
+            return tx.subjects.create(
+                subject_ref, full_name, date_of_birth, nationality, document_number, status
+            )
+
+    def get_subject(self, subject_id: int) -> SubjectRecord:
+        with self._reading() as tx:
+            return tx.subjects.get(subject_id)
+
+    def get_subject_by_ref(self, subject_ref: str) -> SubjectRecord:
+        with self._reading() as tx:
+            return tx.subjects.get_by_ref(subject_ref)
+
+    def list_subjects(
+        self,
+        offset: int = 0,
+        limit: int = 50,
+        status: SubjectStatus | str | None = None,
+        nationality: str | None = None,
+        name_contains: str | None = None,
+    ) -> tuple[list[SubjectRecord], int]:
+        """A page of subjects in id order, and the total matching the filters."""
+        with self._reading() as tx:
+            return tx.subjects.list(offset, limit, status, nationality, name_contains)
+
+    def update_subject(
+        self,
+        subject_id: int,
+        *,
+        full_name: str | Unset = UNSET,
+        date_of_birth: dt.date | str | Unset | None = UNSET,
+        nationality: str | Unset | None = UNSET,
+        document_number: str | Unset | None = UNSET,
+    ) -> SubjectRecord:
+        """Change the given identity fields; ``None`` clears an optional field."""
+        with self.transaction() as tx:
+            return tx.subjects.update(
+                subject_id,
+                full_name=full_name,
+                date_of_birth=date_of_birth,
+                nationality=nationality,
+                document_number=document_number,
+            )
+
+    def set_status(self, subject_id: int, status: SubjectStatus | str) -> SubjectRecord:
+        with self.transaction() as tx:
+            return tx.subjects.set_status(subject_id, status)
+
+    def delete_subject(self, subject_id: int) -> np.ndarray:
+        """Erase a subject (see :meth:`SubjectRepository.erase`); returns the removed template
+        ids, (N,) int64."""
+        with self.transaction() as tx:
+            return tx.subjects.erase(subject_id)
+
+    # -- samples and templates --------------------------------------------------------------
+
+    def add_sample(self, capture: Capture) -> tuple[SampleRecord, StoredTemplate]:
+        """Store one capture and its template in one transaction."""
+        with self.transaction() as tx:
+            return tx.samples.add(capture)
+
+    def get_sample(self, sample_id: int) -> SampleRecord:
+        with self._reading() as tx:
+            return tx.samples.get(sample_id)
+
+    def list_samples(self, subject_id: int) -> list[SampleRecord]:
+        with self._reading() as tx:
+            return tx.samples.list_of_subject(subject_id)
+
+    def get_chip(self, sample_id: int) -> np.ndarray:
+        """The sample's aligned face chip, (150, 150, 3) uint8 RGB."""
+        with self._reading() as tx:
+            return tx.samples.chip(sample_id)
+
+    def get_image(self, sample_id: int) -> bytes | None:
+        """The original image bytes, or None when only the chip was kept."""
+        with self._reading() as tx:
+            return tx.samples.image(sample_id)
+
+    def has_image_sha256(self, image_sha256: str) -> str | None:
+        """The subject_ref of a subject already holding an image with this SHA-256, if any."""
+        with self._reading() as tx:
+            return tx.samples.owner_of_image(image_sha256)
+
+    def subject_templates(self, subject_id: int, model_tag: str) -> list[StoredTemplate]:
+        with self._reading() as tx:
+            return tx.samples.templates_of_subject(subject_id, model_tag)
+
+    def all_template_ids(self, model_tag: str) -> np.ndarray:
+        """(N,) int64, ascending."""
+        with self._reading() as tx:
+            return tx.samples.template_ids(model_tag)
+
+    def template_owners(self, model_tag: str) -> tuple[np.ndarray, np.ndarray]:
+        """(template ids (N,) int64 ascending, their subject ids (N,) int64)."""
+        with self._reading() as tx:
+            return tx.samples.template_owners(model_tag)
+
+    def count_templates(self, model_tag: str) -> int:
+        with self._reading() as tx:
+            return tx.samples.count_templates(model_tag)
+
+    def template_ids_of_subject(self, subject_id: int, model_tag: str | None = None) -> np.ndarray:
+        """(N,) int64, ascending; of every model unless ``model_tag`` is given."""
+        with self._reading() as tx:
+            return tx.samples.template_ids_of_subject(subject_id, model_tag)
+
+    def move_samples(self, from_subject_id: int, to_subject_id: int) -> MovedSamples:
+        """Re-link every sample (and its templates) of one subject to another (a merge)."""
+        with self.transaction() as tx:
+            return tx.samples.move(from_subject_id, to_subject_id)
+
+    def iter_templates(
+        self, model_tag: str, after_id: int = 0, batch: int = 10_000
+    ) -> Iterator[TemplateBatch]:
+        """All templates of ``model_tag`` with id > ``after_id``, decrypted, in batches of
+        ascending id (keyset pagination: one short read per batch, no long-held snapshot).
+        For an index rebuild (``after_id=0``) or a replay from the index's checkpoint."""
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        last_id = after_id
+        while True:
+            with self._engine.connect() as connection:
+                rows = connection.execute(
+                    template_columns()
+                    .where(TemplateRow.model_tag == model_tag, TemplateRow.id > last_id)
+                    .order_by(TemplateRow.id)
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            yield open_templates(self._cipher, rows, model_tag)
+            if len(rows) < batch:
+                return
+            last_id = int(rows[-1][0])
+
+    # -- reviews ----------------------------------------------------------------------------
+
+    def create_review(self, subject_id: int, candidates: Sequence[ReviewCandidate]) -> ReviewRecord:
+        """Open a duplicate-identity case for ``subject_id`` against ``candidates``."""
+        with self.transaction() as tx:
+            return tx.reviews.open(subject_id, candidates)
+
+    def get_review(self, review_id: int) -> ReviewRecord:
+        with self._reading() as tx:
+            return tx.reviews.get(review_id)
+
+    def list_reviews(
+        self, status: ReviewStatus | str | None = None, offset: int = 0, limit: int = 100
+    ) -> list[ReviewRecord]:
+        """Reviews in id order (oldest case first), optionally of one status."""
+        with self._reading() as tx:
+            return tx.reviews.list(status, offset, limit)
+
+    def resolve_review(
+        self,
+        review_id: int,
+        resolution: ReviewResolution | str,
+        resolved_by: str,
+        comment: str | None = None,
+    ) -> ReviewRecord:
+        """Record a supervisor's decision; :class:`ReviewAlreadyResolved` for the loser of two
+        concurrent resolutions."""
+        with self.transaction() as tx:
+            return tx.reviews.resolve(review_id, resolution, resolved_by, comment)
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` ('ok' when sound); 'ok' on other backends,
+        which check their own storage."""
+        if not self._is_sqlite:
+            return "ok"
+        with self._engine.connect() as connection:
+            rows = connection.exec_driver_sql("PRAGMA integrity_check").scalars().all()
+        return "\n".join(str(row) for row in rows)
 
     def _check_key(self) -> None:
         with self._write_sessions.begin() as session:
@@ -256,636 +380,7 @@ class RecordStore:
                 )
             check = base64.b64encode(self._cipher.key_check_value()).decode("ascii")
             session.add(Meta(key=KEY_CHECK_META_KEY, value=check))
-        _log("records_key_check_written")
-
-    # -- subjects ---------------------------------------------------------------------------
-
-    def create_subject(
-        self,
-        subject_ref: str,
-        full_name: str,
-        date_of_birth: dt.date | str | None = None,
-        nationality: str | None = None,
-        document_number: str | None = None,
-        status: SubjectStatus | str = SubjectStatus.ACTIVE,
-    ) -> SubjectRecord:
-        """A new subject with its identity; :class:`SubjectAlreadyExists` for a used ref."""
-        ref = _clean_subject_ref(subject_ref)
-        identity = SubjectIdentity(
-            full_name=_clean_full_name(full_name),
-            date_of_birth=_clean_date_of_birth(date_of_birth),
-            nationality=_clean_nationality(nationality),
-            document_number=_clean_document_number(document_number),
-        )
-        subject_status = _parse(SubjectStatus, status, "status")
-        now = _utcnow()
-        try:
-            with self._write_sessions.begin() as session:
-                if session.execute(select(Subject.id).where(Subject.subject_ref == ref)).first():
-                    raise _already_exists(ref)
-                subject = Subject(
-                    subject_ref=ref, status=subject_status.value, created_at=now, updated_at=now
-                )
-                session.add(subject)
-                session.flush()
-                identity.subject_id = subject.id
-                session.add(identity)
-        except IntegrityError:
-            # Another writer took the reference between our check and insert (PostgreSQL).
-            raise _already_exists(ref) from None
-        _log("subject_created", subject_id=subject.id, status=subject_status.value)
-        return _subject_record(subject, identity, sample_count=0)
-
-    def get_subject(self, subject_id: int) -> SubjectRecord:
-        return self._one_subject(Subject.id == subject_id, subject_id=subject_id)
-
-    def get_subject_by_ref(self, subject_ref: str) -> SubjectRecord:
-        return self._one_subject(Subject.subject_ref == subject_ref, subject_ref=subject_ref)
-
-    def _one_subject(
-        self, condition: Any, *, subject_id: int | None = None, subject_ref: str | None = None
-    ) -> SubjectRecord:
-        with self._read_sessions() as session:
-            row = session.execute(_subject_query().where(condition)).first()
-        if row is None:
-            raise SubjectNotFound("no such subject", subject_id=subject_id, subject_ref=subject_ref)
-        return _subject_record(row[0], row[1], row[2])
-
-    def list_subjects(
-        self,
-        offset: int = 0,
-        limit: int = 50,
-        status: SubjectStatus | str | None = None,
-        nationality: str | None = None,
-        name_contains: str | None = None,
-    ) -> tuple[list[SubjectRecord], int]:
-        """A page of subjects in id order, and the total matching the filters.
-
-        ``name_contains`` is a case-insensitive substring match (ASCII case folding only on
-        SQLite, whose ``lower()`` leaves other letters alone).
-        """
-        _check_page(offset, limit)
-        conditions: list[Any] = []
-        if status is not None:
-            conditions.append(Subject.status == _parse(SubjectStatus, status, "status").value)
-        if nationality is not None:
-            conditions.append(SubjectIdentity.nationality == _clean_nationality(nationality))
-        if name_contains:
-            conditions.append(
-                func.lower(SubjectIdentity.full_name).contains(
-                    name_contains.strip().lower(), autoescape=True
-                )
-            )
-        count_query = (
-            select(func.count())
-            .select_from(Subject)
-            .join(SubjectIdentity, SubjectIdentity.subject_id == Subject.id)
-            .where(*conditions)
-        )
-        page_query = _subject_query().where(*conditions).order_by(Subject.id)
-        with self._read_sessions() as session:
-            total = session.execute(count_query).scalar_one()
-            rows = session.execute(page_query.offset(offset).limit(limit)).all()
-        return [_subject_record(row[0], row[1], row[2]) for row in rows], int(total)
-
-    def update_subject(
-        self,
-        subject_id: int,
-        *,
-        full_name: str | Unset = UNSET,
-        date_of_birth: dt.date | str | Unset | None = UNSET,
-        nationality: str | Unset | None = UNSET,
-        document_number: str | Unset | None = UNSET,
-    ) -> SubjectRecord:
-        """Change the given identity fields; ``None`` clears an optional field."""
-        changes: dict[str, Any] = {}
-        if not isinstance(full_name, Unset):
-            changes["full_name"] = _clean_full_name(full_name)
-        if not isinstance(date_of_birth, Unset):
-            changes["date_of_birth"] = _clean_date_of_birth(date_of_birth)
-        if not isinstance(nationality, Unset):
-            changes["nationality"] = _clean_nationality(nationality)
-        if not isinstance(document_number, Unset):
-            changes["document_number"] = _clean_document_number(document_number)
-        with self._write_sessions.begin() as session:
-            subject = _require_subject(session, subject_id)
-            if changes:
-                session.execute(
-                    update(SubjectIdentity)
-                    .where(SubjectIdentity.subject_id == subject_id)
-                    .values(**changes)
-                )
-                subject.updated_at = _utcnow()
-        _log("subject_updated", subject_id=subject_id, fields=sorted(changes))
-        return self.get_subject(subject_id)
-
-    def set_status(self, subject_id: int, status: SubjectStatus | str) -> SubjectRecord:
-        subject_status = _parse(SubjectStatus, status, "status")
-        with self._write_sessions.begin() as session:
-            subject = _require_subject(session, subject_id)
-            subject.status = subject_status.value
-            subject.updated_at = _utcnow()
-        _log("subject_status_set", subject_id=subject_id, status=subject_status.value)
-        return self.get_subject(subject_id)
-
-    def delete_subject(self, subject_id: int) -> np.ndarray:
-        """Erase a subject: its record, identity, samples, chips, images, templates and review
-        cases, and its reference in other cases' candidate lists. Returns the removed template
-        ids, (N,) int64, for the caller to remove from the index.
-
-        On SQLite the freed pages are zeroed (``secure_delete``) and the WAL is checkpointed
-        and truncated afterwards, so the erased ciphertexts do not linger in the files.
-        """
-        with self._write_sessions.begin() as session:
-            _require_subject(session, subject_id)
-            template_ids = _int64_array(
-                session.execute(
-                    select(TemplateRow.id)
-                    .where(TemplateRow.subject_id == subject_id)
-                    .order_by(TemplateRow.id)
-                ).scalars()
-            )
-            # Children first and explicitly: correct even on a connection without enforced
-            # foreign keys; the ON DELETE CASCADEs are the second line.
-            session.execute(delete(TemplateRow).where(TemplateRow.subject_id == subject_id))
-            session.execute(delete(FaceSample).where(FaceSample.subject_id == subject_id))
-            # An open case about this subject is moot; a resolved one is the supervisor's
-            # record and stays, without the erased subject's id and reference.
-            session.execute(
-                delete(Review).where(
-                    Review.subject_id == subject_id, Review.status == ReviewStatus.OPEN.value
-                )
-            )
-            session.execute(
-                update(Review)
-                .where(Review.subject_id == subject_id)
-                .values(subject_id=None, subject_ref=None)
-                .execution_options(synchronize_session=False)
-            )
-            session.execute(delete(SubjectIdentity).where(SubjectIdentity.subject_id == subject_id))
-            session.execute(delete(Subject).where(Subject.id == subject_id))
-            scrubbed = _forget_candidate(session, subject_id)
-        self._truncate_wal()
-        _log(
-            "subject_deleted",
-            subject_id=subject_id,
-            template_count=len(template_ids),
-            reviews_scrubbed=scrubbed,
-        )
-        return template_ids
-
-    # -- samples and templates --------------------------------------------------------------
-
-    def add_sample(
-        self,
-        subject_id: int,
-        capture_source: CaptureSource | str,
-        quality: Mapping[str, Any],
-        chip: np.ndarray,
-        image_bytes: bytes | None,
-        image_sha256: str,
-        station: str,
-        captured_at: dt.datetime | None,
-        template: Template,
-    ) -> tuple[SampleRecord, StoredTemplate]:
-        """Store one capture and its template in one transaction.
-
-        ``chip`` is the aligned (150, 150, 3) uint8 RGB face chip (kept as an encrypted PNG);
-        ``image_bytes`` the original upload, kept encrypted when given; ``image_sha256`` the
-        hex SHA-256 of the upload as received (makes bulk import resumable);
-        ``captured_at`` an aware datetime, or None for now.
-        """
-        sample, stored, _ = self._add_sample(
-            subject_id,
-            capture_source,
-            quality,
-            chip,
-            image_bytes,
-            image_sha256,
-            station,
-            captured_at,
-            template,
-            review_candidates=(),
-        )
-        return sample, stored
-
-    def add_sample_for_review(
-        self,
-        subject_id: int,
-        capture_source: CaptureSource | str,
-        quality: Mapping[str, Any],
-        chip: np.ndarray,
-        image_bytes: bytes | None,
-        image_sha256: str,
-        station: str,
-        captured_at: dt.datetime | None,
-        template: Template,
-        review_candidates: Sequence[ReviewCandidate],
-    ) -> tuple[SampleRecord, StoredTemplate, ReviewRecord]:
-        """:meth:`add_sample`, and in the SAME transaction open a duplicate-identity case
-        against ``review_candidates`` and put the subject in ``pending_review``: a crash can
-        never leave a stored look-alike without its case (a resumed import would skip it)."""
-        if not review_candidates:
-            raise ValueError("a review needs at least one candidate")
-        sample, stored, review = self._add_sample(
-            subject_id,
-            capture_source,
-            quality,
-            chip,
-            image_bytes,
-            image_sha256,
-            station,
-            captured_at,
-            template,
-            review_candidates=review_candidates,
-        )
-        assert review is not None
-        return sample, stored, review
-
-    def _add_sample(
-        self,
-        subject_id: int,
-        capture_source: CaptureSource | str,
-        quality: Mapping[str, Any],
-        chip: np.ndarray,
-        image_bytes: bytes | None,
-        image_sha256: str,
-        station: str,
-        captured_at: dt.datetime | None,
-        template: Template,
-        *,
-        review_candidates: Sequence[ReviewCandidate],
-    ) -> tuple[SampleRecord, StoredTemplate, ReviewRecord | None]:
-        """The body of add_sample and add_sample_for_review."""
-        source = _parse(CaptureSource, capture_source, "capture_source")
-        quality_json = _json_safe(quality)
-        chip_png = _encode_chip(chip)
-        vector = _validated_vector(template)
-        sha = _clean_sha256(image_sha256)
-        station_name = _clean_text(station, "station", STATION_MAX, required=True)
-        captured = _aware_utc(captured_at) if captured_at is not None else _utcnow()
-        now = _utcnow()
-        with self._write_sessions.begin() as session:
-            subject = _require_subject(session, subject_id)
-            sample = FaceSample(
-                subject_id=subject_id,
-                capture_source=source.value,
-                quality=quality_json,
-                chip_ciphertext=b"",
-                image_ciphertext=None,
-                image_sha256=sha,
-                captured_at=captured,
-                station=station_name,
-            )
-            session.add(sample)
-            session.flush()
-            sample.chip_ciphertext = self._cipher.encrypt(
-                chip_png, _chip_associated(sample.id, subject_id)
-            )
-            if image_bytes is not None:
-                sample.image_ciphertext = self._cipher.encrypt(
-                    image_bytes, _image_associated(sample.id, subject_id)
-                )
-            row = TemplateRow(
-                sample_id=sample.id,
-                subject_id=subject_id,
-                model_tag=template.model_tag,
-                vector_ciphertext=b"",
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
-            row.vector_ciphertext = self._cipher.encrypt(
-                vector.tobytes(),
-                _template_associated(row.id, sample.id, subject_id, template.model_tag),
-            )
-            subject.updated_at = now
-            review: Review | None = None
-            if review_candidates:
-                review = Review(
-                    subject_id=subject_id,
-                    subject_ref=subject.subject_ref,
-                    candidates=[_candidate_json(candidate) for candidate in review_candidates],
-                    status=ReviewStatus.OPEN.value,
-                    created_at=now,
-                )
-                session.add(review)
-                subject.status = SubjectStatus.PENDING_REVIEW.value
-        _log("sample_added", subject_id=subject_id, sample_id=sample.id, template_id=row.id)
-        stored = StoredTemplate(
-            template_id=row.id,
-            subject_id=subject_id,
-            sample_id=sample.id,
-            model_tag=template.model_tag,
-            vector=_read_only(vector.astype(np.float32)),
-        )
-        return (
-            _sample_record(sample),
-            stored,
-            None if review is None else _review_record(review),
-        )
-
-    def get_sample(self, sample_id: int) -> SampleRecord:
-        with self._read_sessions() as session:
-            return _sample_record(_require_sample(session, sample_id))
-
-    def list_samples(self, subject_id: int) -> list[SampleRecord]:
-        with self._read_sessions() as session:
-            _require_subject(session, subject_id)
-            samples = session.execute(
-                select(FaceSample)
-                .where(FaceSample.subject_id == subject_id)
-                .order_by(FaceSample.id)
-            ).scalars()
-            return [_sample_record(sample) for sample in samples]
-
-    def get_chip(self, sample_id: int) -> np.ndarray:
-        """The sample's aligned face chip, (150, 150, 3) uint8 RGB."""
-        with self._read_sessions() as session:
-            sample = _require_sample(session, sample_id)
-            ciphertext, subject_id = sample.chip_ciphertext, sample.subject_id
-        png = self._cipher.decrypt(ciphertext, _chip_associated(sample_id, subject_id))
-        return _decode_chip(png)
-
-    def get_image(self, sample_id: int) -> bytes | None:
-        """The original image bytes, or None when only the chip was kept."""
-        with self._read_sessions() as session:
-            sample = _require_sample(session, sample_id)
-            ciphertext, subject_id = sample.image_ciphertext, sample.subject_id
-        if ciphertext is None:
-            return None
-        return self._cipher.decrypt(ciphertext, _image_associated(sample_id, subject_id))
-
-    def subject_templates(self, subject_id: int, model_tag: str) -> list[StoredTemplate]:
-        with self._read_sessions() as session:
-            _require_subject(session, subject_id)
-            rows = session.execute(
-                _template_columns()
-                .where(TemplateRow.subject_id == subject_id, TemplateRow.model_tag == model_tag)
-                .order_by(TemplateRow.id)
-            ).all()
-        if not rows:
-            return []
-        batch = self._decrypt_batch(rows, model_tag)
-        return [
-            StoredTemplate(
-                template_id=int(row[0]),
-                subject_id=int(row[2]),
-                sample_id=int(row[1]),
-                model_tag=model_tag,
-                vector=_read_only(batch.vectors[index]),
-            )
-            for index, row in enumerate(rows)
-        ]
-
-    def iter_templates(
-        self, model_tag: str, after_id: int = 0, batch: int = 10_000
-    ) -> Iterator[TemplateBatch]:
-        """All templates of ``model_tag`` with id > ``after_id``, decrypted, in batches of
-        ascending id (keyset pagination: one short read per batch, no long-held snapshot).
-        For an index rebuild (``after_id=0``) or a replay from the index's checkpoint."""
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        last_id = after_id
-        while True:
-            with self._engine.connect() as connection:
-                rows = connection.execute(
-                    _template_columns()
-                    .where(TemplateRow.model_tag == model_tag, TemplateRow.id > last_id)
-                    .order_by(TemplateRow.id)
-                    .limit(batch)
-                ).all()
-            if not rows:
-                return
-            yield self._decrypt_batch(rows, model_tag)
-            if len(rows) < batch:
-                return
-            last_id = int(rows[-1][0])
-
-    def _decrypt_batch(self, rows: Sequence[Any], model_tag: str) -> TemplateBatch:
-        count = len(rows)
-        tag = model_tag.encode("utf-8")
-        decrypt = self._cipher.decrypt
-        plaintexts: list[bytes] = []
-        for template_id, sample_id, subject_id, ciphertext in rows:
-            associated = b"template:%d:sample:%d:subject:%d:model:%s" % (
-                template_id,
-                sample_id,
-                subject_id,
-                tag,
-            )
-            try:
-                plaintext = decrypt(ciphertext, associated)
-            except RecordDecryptionError as error:
-                raise RecordDecryptionError(f"template {template_id}: {error}") from None
-            if len(plaintext) != TEMPLATE_BYTES:
-                raise RecordDecryptionError(f"template {template_id}: wrong plaintext length")
-            plaintexts.append(plaintext)
-        vectors = (
-            np.frombuffer(b"".join(plaintexts), dtype=TEMPLATE_DTYPE)
-            .reshape(count, TEMPLATE_DIM)
-            .astype(np.float32)
-        )
-        template_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=count)
-        subject_ids = np.fromiter((row[2] for row in rows), dtype=np.int64, count=count)
-        return TemplateBatch(template_ids, subject_ids, vectors)
-
-    def all_template_ids(self, model_tag: str) -> np.ndarray:
-        """(N,) int64, ascending."""
-        with self._engine.connect() as connection:
-            return _int64_array(
-                connection.execute(
-                    select(TemplateRow.id)
-                    .where(TemplateRow.model_tag == model_tag)
-                    .order_by(TemplateRow.id)
-                ).scalars()
-            )
-
-    def template_owners(self, model_tag: str) -> tuple[np.ndarray, np.ndarray]:
-        """(template ids (N,) int64 ascending, their subject ids (N,) int64): lets the index
-        notice templates that changed subject (a review's merge) as well as added or
-        removed ones."""
-        with self._engine.connect() as connection:
-            rows = connection.execute(
-                select(TemplateRow.id, TemplateRow.subject_id)
-                .where(TemplateRow.model_tag == model_tag)
-                .order_by(TemplateRow.id)
-            ).all()
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        owners = np.fromiter((row[1] for row in rows), dtype=np.int64, count=len(rows))
-        return ids, owners
-
-    def count_templates(self, model_tag: str) -> int:
-        with self._engine.connect() as connection:
-            return int(
-                connection.execute(
-                    select(func.count()).where(TemplateRow.model_tag == model_tag)
-                ).scalar_one()
-            )
-
-    def template_ids_of_subject(self, subject_id: int, model_tag: str | None = None) -> np.ndarray:
-        """(N,) int64, ascending; of every model unless ``model_tag`` is given."""
-        query = select(TemplateRow.id).where(TemplateRow.subject_id == subject_id)
-        if model_tag is not None:
-            query = query.where(TemplateRow.model_tag == model_tag)
-        with self._engine.connect() as connection:
-            return _int64_array(connection.execute(query.order_by(TemplateRow.id)).scalars())
-
-    def move_samples(self, from_subject_id: int, to_subject_id: int) -> MovedSamples:
-        """Re-link every sample (and its templates) of one subject to another, for a review's
-        'merge'. Ciphertexts are re-encrypted under the new subject's associated data."""
-        if from_subject_id == to_subject_id:
-            raise InvalidSubjectData(
-                "cannot move samples to the same subject", field="to_subject_id"
-            )
-        cipher = self._cipher
-        now = _utcnow()
-        with self._write_sessions.begin() as session:
-            source = _require_subject(session, from_subject_id)
-            target = _require_subject(session, to_subject_id)
-            samples = list(
-                session.execute(
-                    select(FaceSample)
-                    .where(FaceSample.subject_id == from_subject_id)
-                    .order_by(FaceSample.id)
-                ).scalars()
-            )
-            for sample in samples:
-                chip = cipher.decrypt(
-                    sample.chip_ciphertext, _chip_associated(sample.id, from_subject_id)
-                )
-                sample.chip_ciphertext = cipher.encrypt(
-                    chip, _chip_associated(sample.id, to_subject_id)
-                )
-                if sample.image_ciphertext is not None:
-                    image = cipher.decrypt(
-                        sample.image_ciphertext, _image_associated(sample.id, from_subject_id)
-                    )
-                    sample.image_ciphertext = cipher.encrypt(
-                        image, _image_associated(sample.id, to_subject_id)
-                    )
-                sample.subject_id = to_subject_id
-            templates = list(
-                session.execute(
-                    select(TemplateRow)
-                    .where(TemplateRow.subject_id == from_subject_id)
-                    .order_by(TemplateRow.id)
-                ).scalars()
-            )
-            for row in templates:
-                vector = cipher.decrypt(
-                    row.vector_ciphertext,
-                    _template_associated(row.id, row.sample_id, from_subject_id, row.model_tag),
-                )
-                row.vector_ciphertext = cipher.encrypt(
-                    vector,
-                    _template_associated(row.id, row.sample_id, to_subject_id, row.model_tag),
-                )
-                row.subject_id = to_subject_id
-            source.updated_at = now
-            target.updated_at = now
-        moved = MovedSamples(
-            sample_ids=tuple(sample.id for sample in samples),
-            template_ids=_int64_array(row.id for row in templates),
-        )
-        _log(
-            "samples_moved",
-            from_subject_id=from_subject_id,
-            to_subject_id=to_subject_id,
-            sample_count=len(moved.sample_ids),
-            template_count=len(moved.template_ids),
-        )
-        return moved
-
-    # -- reviews ----------------------------------------------------------------------------
-
-    def create_review(self, subject_id: int, candidates: Sequence[ReviewCandidate]) -> ReviewRecord:
-        """Open a duplicate-identity case for ``subject_id`` against ``candidates``."""
-        candidate_json = [_candidate_json(candidate) for candidate in candidates]
-        with self._write_sessions.begin() as session:
-            subject = _require_subject(session, subject_id)
-            review = Review(
-                subject_id=subject_id,
-                subject_ref=subject.subject_ref,
-                candidates=candidate_json,
-                status=ReviewStatus.OPEN.value,
-                created_at=_utcnow(),
-            )
-            session.add(review)
-        _log("review_created", review_id=review.id, subject_id=subject_id)
-        return _review_record(review)
-
-    def get_review(self, review_id: int) -> ReviewRecord:
-        with self._read_sessions() as session:
-            review = session.get(Review, review_id)
-            if review is None:
-                raise ReviewNotFound("no such review", review_id=review_id)
-            return _review_record(review)
-
-    def list_reviews(
-        self, status: ReviewStatus | str | None = None, offset: int = 0, limit: int = 100
-    ) -> list[ReviewRecord]:
-        """Reviews in id order (oldest case first), optionally of one status."""
-        _check_page(offset, limit)
-        query = select(Review).order_by(Review.id).offset(offset).limit(limit)
-        if status is not None:
-            query = query.where(Review.status == _parse(ReviewStatus, status, "status").value)
-        with self._read_sessions() as session:
-            return [_review_record(review) for review in session.execute(query).scalars()]
-
-    def resolve_review(
-        self,
-        review_id: int,
-        resolution: ReviewResolution | str,
-        resolved_by: str,
-        comment: str | None = None,
-    ) -> ReviewRecord:
-        """Record a supervisor's decision. Only the first of two concurrent resolutions
-        wins; the other gets :class:`ReviewAlreadyResolved`. The decision's consequence
-        (merge, delete) is the workflow's to carry out."""
-        decided = _parse(ReviewResolution, resolution, "resolution")
-        actor = _clean_text(resolved_by, "resolved_by", ACTOR_MAX, required=True)
-        with self._write_sessions.begin() as session:
-            result = session.execute(
-                update(Review)
-                .where(Review.id == review_id, Review.status == ReviewStatus.OPEN.value)
-                .values(
-                    status=ReviewStatus.RESOLVED.value,
-                    resolution=decided.value,
-                    resolved_by=actor,
-                    comment=comment,
-                    resolved_at=_utcnow(),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
-                if session.get(Review, review_id) is None:
-                    raise ReviewNotFound("no such review", review_id=review_id)
-                raise ReviewAlreadyResolved("the review is already resolved", review_id=review_id)
-        _log("review_resolved", review_id=review_id, resolution=decided.value)
-        return self.get_review(review_id)
-
-    # -- maintenance ------------------------------------------------------------------------
-
-    def has_image_sha256(self, image_sha256: str) -> str | None:
-        """The subject_ref of a subject already holding an image with this SHA-256, if any
-        (lets a bulk import skip what an interrupted run already stored)."""
-        with self._engine.connect() as connection:
-            return connection.execute(
-                select(Subject.subject_ref)
-                .join(FaceSample, FaceSample.subject_id == Subject.id)
-                .where(FaceSample.image_sha256 == image_sha256.strip().lower())
-                .limit(1)
-            ).scalar_one_or_none()
-
-    def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check`` ('ok' when sound); 'ok' on other backends,
-        which check their own storage."""
-        if not self._is_sqlite:
-            return "ok"
-        with self._engine.connect() as connection:
-            rows = connection.exec_driver_sql("PRAGMA integrity_check").scalars().all()
-        return "\n".join(str(row) for row in rows)
+        log_event(logger, "records_key_check_written")
 
     def _truncate_wal(self) -> None:
         if not self._is_sqlite:
@@ -897,320 +392,4 @@ class RecordStore:
             assert driver is not None
             busy, _, _ = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
-            _log("wal_truncate_incomplete", elapsed_ms=_elapsed_ms(started))
-
-    @property
-    def engine(self) -> Engine:
-        """The engine this store owns, for the repositories that share its database (API keys,
-        audit log). Disposed with the store."""
-        return self._engine
-
-
-# -- queries and conversions ----------------------------------------------------------------
-
-
-def _subject_query() -> Any:
-    sample_count = (
-        select(func.count(FaceSample.id))
-        .where(FaceSample.subject_id == Subject.id)
-        .correlate(Subject)
-        .scalar_subquery()
-    )
-    return select(Subject, SubjectIdentity, sample_count).join(
-        SubjectIdentity, SubjectIdentity.subject_id == Subject.id
-    )
-
-
-def _template_columns() -> Any:
-    return select(
-        TemplateRow.id, TemplateRow.sample_id, TemplateRow.subject_id, TemplateRow.vector_ciphertext
-    )
-
-
-def _require_subject(session: Session, subject_id: int) -> Subject:
-    subject = session.get(Subject, subject_id)
-    if subject is None:
-        raise SubjectNotFound("no such subject", subject_id=subject_id)
-    return subject
-
-
-def _require_sample(session: Session, sample_id: int) -> FaceSample:
-    sample = session.get(FaceSample, sample_id)
-    if sample is None:
-        raise SampleNotFound("no such sample", sample_id=sample_id)
-    return sample
-
-
-def _forget_candidate(session: Session, subject_id: int) -> int:
-    """Drop an erased subject's reference from other cases' candidate lists (keeping its id
-    and score, so the history of the decision stays readable). Returns the cases changed."""
-    changed = 0
-    for review in session.execute(select(Review)).scalars():
-        if any(candidate.get("subject_id") == subject_id for candidate in review.candidates):
-            review.candidates = [
-                {**candidate, "subject_ref": None}
-                if candidate.get("subject_id") == subject_id
-                else candidate
-                for candidate in review.candidates
-            ]
-            changed += 1
-    return changed
-
-
-def _subject_record(
-    subject: Subject, identity: SubjectIdentity, sample_count: int
-) -> SubjectRecord:
-    return SubjectRecord(
-        id=subject.id,
-        subject_ref=subject.subject_ref,
-        status=SubjectStatus(subject.status),
-        full_name=identity.full_name,
-        date_of_birth=identity.date_of_birth,
-        nationality=identity.nationality,
-        document_number=identity.document_number,
-        created_at=subject.created_at,
-        updated_at=subject.updated_at,
-        sample_count=int(sample_count),
-    )
-
-
-def _sample_record(sample: FaceSample) -> SampleRecord:
-    return SampleRecord(
-        id=sample.id,
-        subject_id=sample.subject_id,
-        capture_source=CaptureSource(sample.capture_source),
-        quality=dict(sample.quality),
-        image_sha256=sample.image_sha256,
-        has_image=sample.image_ciphertext is not None,
-        station=sample.station,
-        captured_at=sample.captured_at,
-    )
-
-
-def _review_record(review: Review) -> ReviewRecord:
-    return ReviewRecord(
-        id=review.id,
-        subject_id=review.subject_id,
-        subject_ref=review.subject_ref,
-        candidates=tuple(
-            ReviewCandidate(
-                subject_id=int(candidate["subject_id"]),
-                subject_ref=candidate.get("subject_ref"),
-                score=float(candidate["score"]),
-            )
-            for candidate in review.candidates
-        ),
-        status=ReviewStatus(review.status),
-        resolution=ReviewResolution(review.resolution) if review.resolution else None,
-        resolved_by=review.resolved_by,
-        comment=review.comment,
-        created_at=review.created_at,
-        resolved_at=review.resolved_at,
-    )
-
-
-def _candidate_json(candidate: ReviewCandidate) -> dict[str, Any]:
-    score = float(candidate.score)
-    if not math.isfinite(score):
-        raise InvalidSubjectData("candidate score must be finite", field="candidates")
-    return {
-        "subject_id": int(candidate.subject_id),
-        "subject_ref": candidate.subject_ref,
-        "score": score,
-    }
-
-
-# Associated data: what each ciphertext belongs to. Changing these strings makes every stored
-# ciphertext unreadable, so they are part of the on-disk format.
-def _template_associated(
-    template_id: int, sample_id: int, subject_id: int, model_tag: str
-) -> bytes:
-    return b"template:%d:sample:%d:subject:%d:model:%s" % (
-        template_id,
-        sample_id,
-        subject_id,
-        model_tag.encode("utf-8"),
-    )
-
-
-def _chip_associated(sample_id: int, subject_id: int) -> bytes:
-    return b"sample-chip:%d:subject:%d" % (sample_id, subject_id)
-
-
-def _image_associated(sample_id: int, subject_id: int) -> bytes:
-    return b"sample-image:%d:subject:%d" % (sample_id, subject_id)
-
-
-def _encode_chip(chip: np.ndarray) -> bytes:
-    if chip.shape != (CHIP_SIZE_PX, CHIP_SIZE_PX, 3) or chip.dtype != np.uint8:
-        raise ValueError(
-            f"chip must be ({CHIP_SIZE_PX}, {CHIP_SIZE_PX}, 3) uint8, got {chip.shape} {chip.dtype}"
-        )
-    # OpenCV writes BGR; convert so the stored PNG shows true colours if ever exported.
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("the chip could not be encoded as PNG")
-    return bytes(encoded.tobytes())
-
-
-def _decode_chip(png: bytes) -> np.ndarray:
-    decoded = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise RecordDecryptionError("the stored chip is not a decodable PNG")
-    return np.ascontiguousarray(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-
-
-def _validated_vector(template: Template) -> np.ndarray:
-    if not template.model_tag or len(template.model_tag) > MODEL_TAG_MAX:
-        raise ValueError("template model_tag must be 1 to 64 characters")
-    vector = np.asarray(template.vector)
-    if vector.shape != (TEMPLATE_DIM,):
-        raise ValueError(f"template vector must be ({TEMPLATE_DIM},), got {vector.shape}")
-    if not np.all(np.isfinite(vector)):
-        raise ValueError("template vector has non-finite values")
-    little_endian = vector.astype(TEMPLATE_DTYPE)
-    norm = float(np.linalg.norm(little_endian))
-    if abs(norm - 1.0) > UNIT_NORM_TOLERANCE:
-        raise ValueError(f"template vector is not L2-normalised (norm {norm:.4f})")
-    return little_endian
-
-
-def _read_only(vector: np.ndarray) -> np.ndarray:
-    copy = np.array(vector, dtype=np.float32, copy=True)
-    copy.flags.writeable = False
-    return copy
-
-
-def _int64_array(values: Any) -> np.ndarray:
-    return np.fromiter((int(value) for value in values), dtype=np.int64)
-
-
-def _json_safe(quality: Mapping[str, Any]) -> dict[str, Any]:
-    """The quality report as plain JSON types (numpy scalars and arrays converted)."""
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, Enum):
-            return value.value
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-    try:
-        return dict(json.loads(json.dumps(dict(quality), default=convert, allow_nan=False)))
-    except (TypeError, ValueError) as error:
-        raise InvalidSubjectData(f"quality report is not JSON: {error}", field="quality") from None
-
-
-_EnumT = TypeVar("_EnumT", bound=Enum)
-
-
-def _parse(kind: type[_EnumT], value: Any, field_name: str) -> _EnumT:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(str(member.value) for member in kind)
-        raise InvalidSubjectData(
-            f"{field_name} must be one of {allowed}", field=field_name
-        ) from None
-
-
-def _clean_text(value: str, field_name: str, max_length: int, *, required: bool) -> str:
-    if not isinstance(value, str):
-        raise InvalidSubjectData(f"{field_name} must be text", field=field_name)
-    text = value.strip()
-    if required and not text:
-        raise InvalidSubjectData(f"{field_name} is empty", field=field_name)
-    if len(text) > max_length:
-        raise InvalidSubjectData(
-            f"{field_name} is longer than {max_length} characters", field=field_name
-        )
-    if _CONTROL_CHARACTERS.search(text):
-        raise InvalidSubjectData(f"{field_name} contains control characters", field=field_name)
-    return text
-
-
-def _clean_subject_ref(value: str) -> str:
-    return _clean_text(value, "subject_ref", SUBJECT_REF_MAX, required=True)
-
-
-def _clean_full_name(value: str) -> str:
-    return _clean_text(value, "full_name", FULL_NAME_MAX, required=True)
-
-
-def _clean_document_number(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return _clean_text(value, "document_number", DOCUMENT_NUMBER_MAX, required=False) or None
-
-
-def _clean_nationality(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    code = value.strip().upper()
-    if not _NATIONALITY_PATTERN.fullmatch(code):
-        raise InvalidSubjectData(
-            "nationality must be an ISO 3166-1 alpha-3 code", field="nationality"
-        )
-    return code
-
-
-def _clean_date_of_birth(value: dt.date | str | None) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            value = dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidSubjectData(
-                "date_of_birth must be an ISO date (YYYY-MM-DD)", field="date_of_birth"
-            ) from None
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if not isinstance(value, dt.date):
-        raise InvalidSubjectData("date_of_birth must be a date", field="date_of_birth")
-    # One day of slack: "today" in the office's time zone can be tomorrow in UTC.
-    latest = _utcnow().date() + dt.timedelta(days=1)
-    if not EARLIEST_DATE_OF_BIRTH <= value <= latest:
-        raise InvalidSubjectData("date_of_birth is out of range", field="date_of_birth")
-    return value
-
-
-def _clean_sha256(value: str) -> str:
-    digest = value.strip().lower() if isinstance(value, str) else ""
-    if not _SHA256_PATTERN.fullmatch(digest):
-        raise InvalidSubjectData("image_sha256 must be 64 hex digits", field="image_sha256")
-    return digest
-
-
-def _aware_utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        raise InvalidSubjectData("captured_at must carry a time zone", field="captured_at")
-    return value.astimezone(dt.UTC)
-
-
-def _check_page(offset: int, limit: int) -> None:
-    if offset < 0 or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValueError(f"need offset >= 0 and 1 <= limit <= {MAX_PAGE_SIZE}")
-
-
-def _already_exists(subject_ref: str) -> SubjectAlreadyExists:
-    return SubjectAlreadyExists(
-        "a subject with this reference already exists", subject_ref=subject_ref
-    )
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
-def _log(event: str, **fields: Any) -> None:
-    # Ids, decisions and counts only: never a name, document number, image or template.
-    logger.info(json.dumps({"event": event, **fields}))
+            log_event(logger, "wal_truncate_incomplete", elapsed_ms=elapsed_ms(started))

@@ -27,7 +27,7 @@ HNSW_EF_SEARCH = 128  # faiss default 16 is too low for biometric recall; raised
 #                       M 32, efConstruction 40 (benchmarks/results/
 #                       hnsw-1m-20261126T144206Z.md): efSearch 64 p99 ~1.5 ms, loss 11 %;
 #                       128 p50 ~1.9 ms, loss 5 %; 512 p50 ~5 ms, loss 0.6 %. efConstruction 80
-#                       (hnsw-1m-20261126T145813Z.md): efSearch 128 loss 4.3 %, p99 2.1 ms.
+#                       (latest-hnsw-1m.md): efSearch 128 loss 4.3 %, p99 2.1 ms.
 HNSW_REBUILD_TOMBSTONE_FRACTION = 0.5  # rebuild the graph on removal once dead nodes reach
 #                       half the live ones: filtered HNSW search visits dead nodes, so latency
 #                       and recall degrade with their share (faiss issue #1988 discussion).

@@ -53,11 +53,13 @@ async def list_faces(
     subject_id: str = SubjectIdPath,
     _: Annotated[Caller, Depends(require(*READERS))],
 ) -> SampleList:
-    store = service_of(request).store
+    service = service_of(request)
 
     def load() -> SampleList:
-        subject = store.get_subject_by_ref(subject_id)
-        return SampleList(items=[SampleOut.from_record(s) for s in store.list_samples(subject.id)])
+        subject = service.get_subject_by_ref(subject_id)
+        return SampleList(
+            items=[SampleOut.from_record(s) for s in service.list_samples(subject.id)]
+        )
 
     return await blocking(request, load)
 
@@ -83,13 +85,13 @@ async def get_chip(
     _: Annotated[Caller, Depends(require(*READERS))],
 ) -> Response:
     entry_of(request).details = {"sample_id": sample_id}
-    store = service_of(request).store
+    service = service_of(request)
 
     def load() -> bytes:
-        subject = store.get_subject_by_ref(subject_id)
-        if store.get_sample(sample_id).subject_id != subject.id:
+        subject = service.get_subject_by_ref(subject_id)
+        if service.get_sample(sample_id).subject_id != subject.id:
             raise SampleNotFound("no such sample for this subject", sample_id=sample_id)
-        chip = store.get_chip(sample_id)
+        chip = service.get_chip(sample_id)
         ok, encoded = cv2.imencode(".png", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR))
         if not ok:
             raise RuntimeError("the chip could not be encoded as PNG")

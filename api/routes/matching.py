@@ -77,7 +77,7 @@ async def verify(
     started = time.perf_counter()
 
     def run() -> VerificationOutcome:
-        subject = service.store.get_subject_by_ref(subject_ref)
+        subject = service.get_subject_by_ref(subject_ref)
         if subject.sample_count == 0:  # spare the face work: nothing to compare with
             raise SubjectHasNoTemplates("the subject has no enrolled face", subject_id=subject.id)
         return service.verify(subject_ref, upload.image)
@@ -121,9 +121,7 @@ async def identify(
         names = {}
         for candidate in outcome.candidates:
             try:
-                names[candidate.subject_ref] = service.store.get_subject(
-                    candidate.subject_id
-                ).full_name
+                names[candidate.subject_ref] = service.get_subject(candidate.subject_id).full_name
             except SubjectNotFound:  # erased a moment ago
                 continue
         kept = tuple(c for c in outcome.candidates if c.subject_ref in names)

@@ -11,8 +11,8 @@ from api.auth import Caller, require
 from api.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
 from api.schemas import OpsSummary
 from enrollment.access import Role
+from enrollment.records import ReviewStatus
 from enrollment.service import IdentityService
-from enrollment.store import ReviewStatus
 
 router = APIRouter(tags=["ops"])
 
@@ -21,15 +21,15 @@ OPEN_REVIEWS_COUNTED_MAX = 1000  # the store has no count of reviews; one page i
 
 def gallery_figures(service: IdentityService) -> dict[str, int]:
     """Gallery size, subjects and open reviews, read now (a few cheap queries)."""
-    _, subjects = service.store.list_subjects(limit=1)
+    _, subjects = service.list_subjects(limit=1)
     open_reviews = len(
-        service.store.list_reviews(status=ReviewStatus.OPEN, limit=OPEN_REVIEWS_COUNTED_MAX)
+        service.list_reviews(status=ReviewStatus.OPEN, limit=OPEN_REVIEWS_COUNTED_MAX)
     )
     return {
-        "gallery_templates": len(service.gallery.index),
+        "gallery_templates": service.indexed_templates(),
         "subjects": subjects,
         "open_reviews": open_reviews,
-        "queue_depth": service.pool.pending,
+        "queue_depth": service.face_jobs_pending,
         "face_worker_restarts": service.face_workers_health().restarts,
     }
 

@@ -11,14 +11,9 @@ from api.auth import Caller, require
 from api.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
 from api.schemas import Review, ReviewList, ReviewResolve
 from enrollment.access import Role
-from enrollment.store import RecordStore, ReviewRecord
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
 ReviewIdPath = Path(ge=1, le=2**62)
-
-
-def _subject_ref(store: RecordStore, review: ReviewRecord) -> str | None:
-    return review.subject_ref
 
 
 @router.get(
@@ -35,11 +30,11 @@ async def list_reviews(
     limit: int = Query(100, ge=1, le=1000),
     _: Annotated[Caller, Depends(require(Role.SUPERVISOR))],
 ) -> ReviewList:
-    store = service_of(request).store
+    service = service_of(request)
 
     def load() -> ReviewList:
-        records = store.list_reviews(status=status, offset=offset, limit=limit)
-        return ReviewList(items=[Review.from_record(r, _subject_ref(store, r)) for r in records])
+        records = service.list_reviews(status=status, offset=offset, limit=limit)
+        return ReviewList(items=[Review.from_record(r, r.subject_ref) for r in records])
 
     return await blocking(request, load)
 
@@ -57,11 +52,11 @@ async def get_review(
     review_id: int = ReviewIdPath,
     _: Annotated[Caller, Depends(require(Role.SUPERVISOR))],
 ) -> Review:
-    store = service_of(request).store
+    service = service_of(request)
 
     def load() -> Review:
-        record = store.get_review(review_id)
-        return Review.from_record(record, _subject_ref(store, record))
+        record = service.get_review(review_id)
+        return Review.from_record(record, record.subject_ref)
 
     review = await blocking(request, load)
     entry = entry_of(request)
@@ -98,8 +93,7 @@ async def resolve_review(
         entry.details["merge_into"] = body.merge_into
 
     def run() -> Review:
-        before = service.store.get_review(review_id)
-        subject_ref = _subject_ref(service.store, before)
+        subject_ref = service.get_review(review_id).subject_ref
         entry.subject_ref = subject_ref
         outcome = service.resolve_review(
             review_id,

@@ -30,10 +30,10 @@ async def create_subject(
     *, request: Request, body: SubjectCreate, _: Annotated[Caller, Depends(require(Role.CLERK))]
 ) -> Subject:
     entry_of(request).subject_ref = body.subject_id
-    store = service_of(request).store
+    service = service_of(request)
     record = await blocking(
         request,
-        lambda: store.create_subject(
+        lambda: service.create_subject(
             body.subject_id,
             body.full_name,
             date_of_birth=body.date_of_birth,
@@ -61,10 +61,10 @@ async def list_subjects(
     name: str | None = Query(None, max_length=200, description="case-insensitive substring"),
     _: Annotated[Caller, Depends(require(*READERS))],
 ) -> SubjectPage:
-    store = service_of(request).store
+    service = service_of(request)
     records, total = await blocking(
         request,
-        lambda: store.list_subjects(
+        lambda: service.list_subjects(
             offset=offset, limit=limit, status=status, nationality=nationality, name_contains=name
         ),
     )
@@ -94,9 +94,9 @@ async def get_subject(
     subject_id: str = SubjectIdPath,
     _: Annotated[Caller, Depends(require(*READERS))],
 ) -> Subject:
-    store = service_of(request).store
+    service = service_of(request)
     return Subject.from_record(
-        await blocking(request, lambda: store.get_subject_by_ref(subject_id))
+        await blocking(request, lambda: service.get_subject_by_ref(subject_id))
     )
 
 

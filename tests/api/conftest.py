@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import admin_key_path, create_app
-from api.runtime import build_service
+from api.runtime import ServiceParts, build_service_parts
 from api.settings import Settings
 from biometric.templates import MODEL_TAG
 from enrollment.access import KeyStore, Role
@@ -38,6 +38,7 @@ class ApiHarness:
     settings: Settings
     secrets: dict[Role, str]  # one key per role
     admin_secret: str  # the initial admin key written at start-up
+    parts: ServiceParts  # what the service was built from, for tests that look underneath
 
     def headers(self, role: Role | None = None, secret: str | None = None) -> dict[str, str]:
         token = secret if secret is not None else self.secrets[role] if role else ""
@@ -91,7 +92,8 @@ def harness(
     tmp_path_factory: pytest.TempPathFactory, api_overrides: dict[str, Any]
 ) -> Iterator[ApiHarness]:
     settings = api_settings(tmp_path_factory.mktemp("wajah-data"), **api_overrides)
-    service, _ = build_service(settings, workers=0)
+    parts = build_service_parts(settings, workers=0)
+    service = IdentityService(parts.store, parts.gallery, parts.pool, parts.thresholds)
     try:
         app = create_app(settings, service)
         with TestClient(app, raise_server_exceptions=False) as client:
@@ -99,7 +101,6 @@ def harness(
             admin_secret = admin_key_path(settings).read_text().strip()
             keys: KeyStore = app.state.keys
             secrets = {role: keys.create_key(f"test-{role.value}", role)[1] for role in Role}
-            yield ApiHarness(client, service, settings, secrets, admin_secret)
+            yield ApiHarness(client, service, settings, secrets, admin_secret, parts)
     finally:
         service.close()
-        service.store.dispose()

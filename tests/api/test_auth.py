@@ -32,6 +32,7 @@ MATRIX: list[tuple[str, str, dict[str, Any], set[Role]]] = [
     ("GET", "/v1/subjects/NOBODY", {}, READERS),
     ("PATCH", "/v1/subjects/NOBODY", {"json": {}}, {CLERK, SUPERVISOR}),
     ("DELETE", "/v1/subjects/NOBODY", {}, {SUPERVISOR}),
+    ("DELETE", "/v1/subjects/NOBODY/verification-lock", {}, {SUPERVISOR}),
     ("GET", "/v1/subjects/NOBODY/faces", {}, READERS),
     ("GET", "/v1/subjects/NOBODY/faces/1/chip", {}, READERS),
     ("POST", "/v1/subjects/NOBODY/faces", NOT_AN_IMAGE, {CLERK}),

@@ -62,7 +62,7 @@ def test_eight_clients_enroll_and_verify_at_once(harness: ApiHarness, faces_dir:
     for index in range(len(PEOPLE)):
         subject = harness.client.get(f"/v1/subjects/CONC-{index}", headers=officer).json()
         assert subject["sample_count"] == 1 and subject["status"] == "active"
-    assert len(harness.service.gallery.index) == len(PEOPLE)
+    assert len(harness.parts.gallery) == len(PEOPLE)
     audit = harness.client.get(
         "/v1/audit", params={"action": "face.enroll"}, headers=harness.headers(Role.OPS)
     ).json()

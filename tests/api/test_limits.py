@@ -122,7 +122,7 @@ def test_impostor_is_locked_out_and_a_match_resets(harness: ApiHarness, faces_di
 def test_full_face_queue_is_503_overloaded(harness: ApiHarness, faces_dir: Path) -> None:
     # The slots are what EnginePool.submit takes before it raises EngineOverloaded; holding
     # them stands in for face_queue_limit requests in flight.
-    pool = harness.service.pool
+    pool = harness.parts.pool
     taken = 0
     while pool._slots.acquire(blocking=False):  # occupy every admission slot
         taken += 1
@@ -186,8 +186,13 @@ def test_a_match_clears_every_station() -> None:
     lockout.record_match("S")
     lockout.record_failure("S", "counter-1")
     lockout.check("S", "counter-1")
-    with pytest.raises(ValueError):
-        VerificationLockout(5, 4, 60.0)
+    raised = VerificationLockout(3, 1, 60.0, clock=clock)  # subject limit raised to 3
+    for _ in range(2):
+        raised.record_failure("T", "counter-1")
+    raised.check("T", "counter-2")
+    raised.record_failure("T", "counter-1")
+    with pytest.raises(ApiProblem):
+        raised.check("T", "counter-2")
 
 
 def test_lock_is_per_key_over_http_and_a_supervisor_clears_it(

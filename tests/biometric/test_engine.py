@@ -11,8 +11,8 @@ import pytest
 
 from benchmarks.metrics import lfw_ten_fold
 from biometric.datasets import PhotoPair, read_lfw_pairs
-from biometric.engine import FaceEngine
-from biometric.errors import MultipleFacesFound, NoFaceFound
+from biometric.engine import FaceEngine, ProcessedImage
+from biometric.errors import MultipleFacesFound, NoFaceFound, WajahInputError
 from biometric.models import find_model_paths
 from biometric.quality import PROFILES
 from biometric.templates import align_chip, normalise
@@ -132,3 +132,21 @@ def test_lfw_dev_pairs_no_worse_than_plain_dlib(engine: FaceEngine, faces_dir: P
     assert engine_protocol >= plain_protocol - 0.01
     assert engine_false_matches <= plain_false_matches
     assert engine_default > 0.93  # dlib reports 99.38 % on full LFW; far below means a bug
+
+
+def test_process_many_batches_and_keeps_each_photos_outcome(
+    engine: FaceEngine, faces_dir: Path
+) -> None:
+    face = (faces_dir / "face_recognition/obama/obama.jpg").read_bytes()
+    nonface = sorted((faces_dir / "negatives/nonface").glob("*.jpg"))[0].read_bytes()
+    results = engine.process_many([face, nonface, b"not an image", face], PROFILES["scan"])
+    assert len(results) == 4
+    first, no_face, broken, again = results
+    assert isinstance(first, ProcessedImage) and first.template is not None
+    assert isinstance(no_face, ProcessedImage) and no_face.template is None
+    assert isinstance(broken, WajahInputError)
+    assert isinstance(again, ProcessedImage) and again.template is not None
+    single = engine.process(face, PROFILES["scan"])
+    assert single.template is not None
+    np.testing.assert_allclose(first.template.vector, single.template.vector, atol=1e-5)
+    assert "embed" in first.timings_ms and "embed" not in no_face.timings_ms

@@ -93,7 +93,9 @@ def test_a_killed_worker_fails_its_job_only_and_is_replaced(
     before = pool.restarts
     for _attempt in range(3):
         futures = [pool.submit(heavy.read_bytes(), PROFILE) for _ in range(2)]
-        time.sleep(0.3)
+        # Mid-job: with the ONNX Runtime embedder this photo's whole job takes ~0.16 s, so a
+        # 0.3 s wait killed idle workers (and once left a future unresolved for 60 s).
+        time.sleep(0.05)
         for pid in worker_pids():
             os.kill(pid, signal.SIGKILL)
         errors = [future.exception(timeout=60) for future in futures]
@@ -108,6 +110,25 @@ def test_a_killed_worker_fails_its_job_only_and_is_replaced(
     while not pool.health().ready and time.monotonic() < deadline:
         time.sleep(0.1)
     assert pool.health().ready
+
+
+def test_jobs_queued_when_every_worker_dies_are_failed_not_left_waiting(
+    pool: EnginePool, photo: bytes, faces_dir: Path
+) -> None:
+    heavy = max((faces_dir / "deepface").rglob("*.jpg"), key=lambda path: path.stat().st_size)
+    for pid in worker_pids():
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    futures = [pool.submit(heavy.read_bytes(), PROFILE) for _ in range(4)]
+    time.sleep(0.3)  # the replacement workers are still loading their models
+    for pid in worker_pids():
+        os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+    outcomes = [future.exception(timeout=60) for future in futures]
+    assert time.monotonic() - started < 30.0
+    assert all(error is None or isinstance(error, FaceWorkerLost) for error in outcomes), outcomes
+    assert pool.process(photo, PROFILE).face_found
+    assert pool.pending == 0
 
 
 def test_a_job_past_its_deadline_stops_its_worker(photo: bytes, faces_dir: Path) -> None:

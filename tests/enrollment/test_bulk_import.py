@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from api.cli_import import import_photos
 from api.runtime import build_service
 from api.settings import Settings
-from biometric.templates import MODEL_TAG
 from enrollment.bulk_import import (
     REPORT_COLUMNS,
     ImportItem,
@@ -84,7 +83,6 @@ def service(tmp_path: Path) -> Iterator[IdentityService]:
     built, _ = build_service(Settings(data_dir=tmp_path / "data"), workers=0)
     yield built
     built.close()
-    built.store.dispose()
 
 
 def by_name(rows: tuple[ImportRow, ...]) -> dict[str, ImportRow]:
@@ -117,14 +115,14 @@ def test_folder_layout_outcomes(archive: Path, service: IdentityService) -> None
 
     stored = [row for row in result.rows if row.stored]
     assert len(stored) == 3 * 2 + 1 + 1
-    assert service.store.count_templates(MODEL_TAG) == len(stored)
-    assert len(service.gallery.index) == len(stored)
-    subject = service.store.get_subject_by_ref(first_ref)
+    assert service.stored_templates() == len(stored)
+    assert service.indexed_templates() == len(stored)
+    subject = service.get_subject_by_ref(first_ref)
     assert subject.full_name == first_ref.replace("_", " ")
     assert subject.sample_count == 2
     assert all(
         sample.capture_source == "import" and sample.station == "import"
-        for sample in service.store.list_samples(subject.id)
+        for sample in service.list_samples(subject.id)
     )
     counts = result.summary.counts
     assert counts == {
@@ -151,10 +149,10 @@ def test_resume_skips_what_is_stored_and_adds_no_duplicates(
         assert rows[item.path.name].outcome is ImportOutcome.SKIPPED_ALREADY_IMPORTED
     assert second.summary.counts["skipped_already_imported"] == 4
     assert second.summary.counts["enrolled"] + second.summary.counts["pending_review"] == 4
-    assert service.store.count_templates(MODEL_TAG) == 8
+    assert service.stored_templates() == 8
     third = run_import(service, items)
     assert third.summary.counts["skipped_already_imported"] == 8
-    assert service.store.count_templates(MODEL_TAG) == 8
+    assert service.stored_templates() == 8
     # Not stored, so tried again (and found wanting again) rather than skipped.
     assert third.summary.counts["unreadable"] == 2
     assert third.summary.counts["refused"] == 1
@@ -170,7 +168,7 @@ def test_same_file_twice_in_one_archive_is_stored_once(
         ImportOutcome.ENROLLED,
         ImportOutcome.SKIPPED_ALREADY_IMPORTED,
     ]
-    assert service.store.count_templates(MODEL_TAG) == 1
+    assert service.stored_templates() == 1
 
 
 def test_manifest_layout_sets_identity(
@@ -200,7 +198,7 @@ def test_manifest_layout_sets_identity(
     assert [item.subject_ref for item in items] == ["A-0001", "A-0001", "B_Person"]
     result = run_import(service, items)
     assert [row.outcome for row in result.rows] == [ImportOutcome.ENROLLED] * 3
-    ada = service.store.get_subject_by_ref("A-0001")
+    ada = service.get_subject_by_ref("A-0001")
     assert (ada.full_name, str(ada.date_of_birth), ada.nationality, ada.document_number) == (
         "Ada Example",
         "1980-02-03",
@@ -208,7 +206,7 @@ def test_manifest_layout_sets_identity(
         "X1234567",
     )
     assert ada.sample_count == 2
-    assert service.store.get_subject_by_ref("B_Person").full_name == "B Person"
+    assert service.get_subject_by_ref("B_Person").full_name == "B Person"
 
 
 def test_manifest_row_the_store_refuses_is_an_error_row(

@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
-from api.runtime import build_service
+from api.runtime import build_service_parts
 from api.settings import Settings
 from biometric.templates import MODEL_TAG
-from enrollment.db import SubjectStatus
+from enrollment.records import SubjectStatus
+from enrollment.service import IdentityService
 from matcher.decision import Decision
 
 pytestmark = pytest.mark.slow
@@ -175,9 +176,11 @@ def test_no_acknowledged_enrollment_is_lost(faces_dir: Path, tmp_path: Path) -> 
     }
     assert stored_digests == logged_stored
 
-    service, opened = build_service(Settings(data_dir=data_dir), workers=0)
+    parts = build_service_parts(Settings(data_dir=data_dir), workers=0)
+    service = IdentityService(parts.store, parts.gallery, parts.pool, parts.thresholds)
+    opened = parts.opened
     try:
-        store, index = service.store, service.gallery.index
+        store, index = parts.store, parts.gallery
         assert store.integrity_check() == "ok"
         database_ids = store.all_template_ids(MODEL_TAG)
         assert opened.templates == len(database_ids) == stored_count
@@ -210,4 +213,3 @@ def test_no_acknowledged_enrollment_is_lost(faces_dir: Path, tmp_path: Path) -> 
         assert checked >= 1
     finally:
         service.close()
-        service.store.dispose()

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from biometric.templates import MODEL_TAG, Template, normalise
 from enrollment.gallery import GalleryKeeper, rebuild_index
-from enrollment.store import RecordStore, TemplateBatch, open_record_store
+from enrollment.records import Capture, TemplateBatch
+from enrollment.store import RecordStore, open_record_store
 from matcher.config import automatic_nlist
 from matcher.index import GalleryIndex, IndexConfig
 from matcher.persistence import load_index, save_index
@@ -38,21 +39,23 @@ def index_path(tmp_path: Path) -> Path:
 
 def keeper(store: RecordStore, index_path: Path) -> GalleryKeeper:
     # the store's records cipher, as api.runtime.build_service passes it
-    return GalleryKeeper(store, index_path, IndexConfig(), MODEL_TAG, cipher=store._cipher)
+    return GalleryKeeper(store, index_path, IndexConfig(), MODEL_TAG, cipher=store.cipher)
 
 
 def add_template(store: RecordStore, subject_id: int, rng: np.random.Generator) -> np.ndarray:
     vector = normalise(rng.standard_normal(128))
     _, stored = store.add_sample(
-        subject_id,
-        "camera",
-        {},
-        CHIP,
-        None,
-        hashlib.sha256(vector.tobytes()).hexdigest(),
-        "test-desk",
-        None,
-        Template(vector=vector),
+        Capture(
+            subject_id=subject_id,
+            capture_source="camera",
+            quality={},
+            chip=CHIP,
+            image_bytes=None,
+            image_sha256=hashlib.sha256(vector.tobytes()).hexdigest(),
+            station="test-desk",
+            captured_at=None,
+            template=Template(vector=vector),
+        )
     )
     return stored.vector
 
@@ -80,11 +83,11 @@ def file_header(path: Path) -> dict[str, object]:
 
 def sealed_contents(store: RecordStore, index_path: Path) -> bytes:
     """What the index file holds once decrypted: its rows, as <f4 bytes."""
-    loaded = load_index(index_path, MODEL_TAG, IndexConfig(), store._cipher)
+    loaded = load_index(index_path, MODEL_TAG, IndexConfig(), store.cipher)
     return loaded.snapshot().rows.astype("<f4").tobytes()
 
 
-def assert_matches_database(index: GalleryIndex, store: RecordStore) -> None:
+def assert_matches_database(index: GalleryKeeper | GalleryIndex, store: RecordStore) -> None:
     database_ids, database_owners = store.template_owners(MODEL_TAG)
     index_ids, index_owners = index.template_owners()
     order = np.argsort(index_ids)
@@ -117,15 +120,15 @@ def test_a_sealed_file_round_trips(store: RecordStore, index_path: Path) -> None
     first = keeper(store, index_path)
     first.open()
     probe = np.frombuffer(next(iter(templates.values()))[0], dtype="<f4")
-    expected = first.index.identify(probe, 3)
+    expected = first.identify(probe, 3)
 
     second = keeper(store, index_path)
     report = second.open()
     assert report.loaded_from_file, report.rebuilt_reason
     assert (report.added_on_replay, report.removed_on_replay) == (0, 0)
     assert report.templates == 16
-    assert_matches_database(second.index, store)
-    assert second.index.identify(probe, 3) == expected
+    assert_matches_database(second, store)
+    assert second.identify(probe, 3) == expected
 
 
 def flip_bytes(path: Path) -> None:
@@ -150,7 +153,7 @@ def test_a_damaged_file_is_rebuilt(
     report = rebuilt.open()
     assert not report.loaded_from_file
     assert report.rebuilt_reason is not None and "IndexCorrupt" in report.rebuilt_reason
-    assert_matches_database(rebuilt.index, store)
+    assert_matches_database(rebuilt, store)
     assert keeper(store, index_path).open().loaded_from_file  # the rebuilt file was saved
 
 
@@ -184,7 +187,7 @@ def test_an_unsealed_file_is_refused_rebuilt_and_replaced_sealed(
     plaintext_keeper = keeper(store, index_path)
     plaintext_keeper.open()
     # a plaintext file, as format 1 or a tool without the key wrote it: it holds the templates
-    save_index(plaintext_keeper.index, index_path)
+    save_index(rebuild_index(store, IndexConfig(), MODEL_TAG), index_path)
     every_template = [row for rows in templates.values() for row in rows]
     assert all(row in index_path.read_bytes() for row in every_template)
 
@@ -192,7 +195,7 @@ def test_an_unsealed_file_is_refused_rebuilt_and_replaced_sealed(
     report = reopened.open()
     assert not report.loaded_from_file
     assert report.rebuilt_reason is not None and "IndexNotSealed" in report.rebuilt_reason
-    assert_matches_database(reopened.index, store)
+    assert_matches_database(reopened, store)
     assert file_header(index_path)["sealed"] is True
     on_disk = index_path.read_bytes()
     assert not any(row in on_disk for row in every_template)
@@ -219,13 +222,13 @@ def test_reconcile_adds_missing_removes_extra_and_follows_moves(
     assert report.loaded_from_file, report.rebuilt_reason
     assert report.added_on_replay == 3 + 2  # new ones, and the moved ones under their new owner
     assert report.removed_on_replay == 2 + 2  # erased ones, and the moved ones' old entries
-    assert_matches_database(second.index, store)
-    assert len(second.index.templates_of_subject(subjects[1])) == 0
-    assert len(second.index.templates_of_subject(subjects[2])) == 0
-    assert len(second.index.templates_of_subject(subjects[3])) == 4
+    assert_matches_database(second, store)
+    assert len(second.templates_of_subject(subjects[1])) == 0
+    assert len(second.templates_of_subject(subjects[2])) == 0
+    assert len(second.templates_of_subject(subjects[3])) == 4
     # the reconciled index was saved: the next start has nothing to replay
     third = keeper(store, index_path)
-    assert (third.open().added_on_replay, len(third.index)) == (0, 13)
+    assert (third.open().added_on_replay, len(third)) == (0, 13)
 
 
 def test_note_erasure_removes_the_template_from_the_file_at_once(
@@ -241,7 +244,7 @@ def test_note_erasure_removes_the_template_from_the_file_at_once(
     ]
 
     store.delete_subject(erased_subject)  # what the service does on an erasure ...
-    gallery.index.remove_subject(erased_subject)
+    gallery.remove_subject(erased_subject)
     gallery.note_writes(1)  # ... ordinary writes wait for the periodic save
     assert all(row in sealed_contents(store, index_path) for row in erased_templates)
 
@@ -255,7 +258,7 @@ def test_note_erasure_removes_the_template_from_the_file_at_once(
     reopened = keeper(store, index_path)
     report = reopened.open()
     assert report.loaded_from_file and report.removed_on_replay == 0
-    assert len(reopened.index.templates_of_subject(erased_subject)) == 0
+    assert len(reopened.templates_of_subject(erased_subject)) == 0
 
 
 def test_an_ivfpq_gallery_trains_from_the_database_survives_a_reopen_and_forgets_erasures(
@@ -264,35 +267,35 @@ def test_an_ivfpq_gallery_trains_from_the_database_survives_a_reopen_and_forgets
     config = IndexConfig("ivfpq", ivf_nlist=8, ivfpq_nprobe=8)  # trains from 39 * 8 templates
 
     def ivfpq_keeper() -> GalleryKeeper:
-        return GalleryKeeper(store, index_path, config, MODEL_TAG, cipher=store._cipher)
+        return GalleryKeeper(store, index_path, config, MODEL_TAG, cipher=store.cipher)
 
     templates = enrol(store, people=170, per_person=2, seed=3)
     first = ivfpq_keeper()
     first.open()
-    stats = first.index.stats()
+    stats = first.stats()
     assert stats.kind == "ivfpq" and stats.approximate_active and stats.ivf_lists == 8
     erased_subject = sorted(templates)[7]
     erased = np.frombuffer(templates[erased_subject][0], dtype="<f4")
-    assert first.index.identify(erased, 1)[0].subject_id == erased_subject
+    assert first.identify(erased, 1)[0].subject_id == erased_subject
 
     second = ivfpq_keeper()
     report = second.open()
     assert report.loaded_from_file, report.rebuilt_reason
-    assert second.index.stats().approximate_active  # the trained lists came from the file
-    assert_matches_database(second.index, store)
+    assert second.stats().approximate_active  # the trained lists came from the file
+    assert_matches_database(second, store)
 
-    erased_ids = second.index.templates_of_subject(erased_subject)
+    erased_ids = second.templates_of_subject(erased_subject)
     assert erased_ids.shape[0] == 2
     store.delete_subject(erased_subject)
-    second.index.remove_subject(erased_subject)
+    second.remove_subject(erased_subject)
     second.note_erasure()
-    assert all(c.subject_id != erased_subject for c in second.index.identify(erased, 5))
+    assert all(c.subject_id != erased_subject for c in second.identify(erased, 5))
     third = ivfpq_keeper()
     assert third.open().loaded_from_file
-    assert len(third.index.templates_of_subject(erased_subject)) == 0
-    _, found = third.index.search(erased, 5)
+    assert len(third.templates_of_subject(erased_subject)) == 0
+    _, found = load_index(index_path, MODEL_TAG, config, store.cipher).search(erased, 5)
     assert not np.isin(found, erased_ids).any()
-    assert_matches_database(third.index, store)
+    assert_matches_database(third, store)
 
 
 class _BatchedTemplates:

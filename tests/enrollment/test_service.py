@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.runtime import build_service
+from api.runtime import ServiceParts, build_service_parts
 from api.settings import Settings
 from biometric.engine import ProcessedImage
 from biometric.errors import NoFaceFound
 from biometric.quality import QualityProfile
 from biometric.templates import MODEL_TAG
-from enrollment.db import ReviewResolution, SubjectStatus
 from enrollment.errors import SubjectNotFound
 from enrollment.gallery import GalleryOpenReport
+from enrollment.records import ReviewResolution, SubjectStatus
 from enrollment.service import EnrollmentOutcome, EnrollmentStatus, IdentityService
 from matcher.decision import Decision
 from matcher.persistence import load_index
@@ -77,10 +77,22 @@ class CachedPool:
         self._pool.close()
 
 
+def open_service(
+    settings: Settings, cache: dict[tuple[str, str, bool], ProcessedImage]
+) -> tuple[IdentityService, ServiceParts]:
+    """The service over parts this module keeps a handle on (the store and the index keeper,
+    to check what the service wrote), with the engine pool wrapped in a ``CachedPool``."""
+    parts = build_service_parts(settings, workers=0)
+    pool = CachedPool(parts.pool, cache)
+    service = IdentityService(parts.store, parts.gallery, pool, parts.thresholds)  # type: ignore[arg-type]
+    return service, parts
+
+
 @dataclass
 class Gallery:
     settings: Settings
     service: IdentityService
+    parts: ServiceParts
     people: list[Person]
     outcomes: dict[str, EnrollmentOutcome] = field(default_factory=dict)
     cache: dict[tuple[str, str, bool], ProcessedImage] = field(default_factory=dict)
@@ -91,13 +103,10 @@ class Gallery:
 
     def close(self) -> None:
         self.service.close()
-        self.service.store.dispose()
 
     def open(self) -> GalleryOpenReport:
-        service, report = build_service(self.settings, workers=0)
-        service.pool = CachedPool(service.pool, self.cache)  # type: ignore[assignment]
-        self.service = service
-        return report
+        self.service, self.parts = open_service(self.settings, self.cache)
+        return self.parts.opened
 
     def reopen(self) -> GalleryOpenReport:
         self.close()
@@ -107,11 +116,11 @@ class Gallery:
 @pytest.fixture(scope="module")
 def gallery(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gallery]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("service-data"))
-    service, _ = build_service(settings, workers=0)
-    state = Gallery(settings, service, choose_people(faces_dir))
-    state.service.pool = CachedPool(service.pool, state.cache)  # type: ignore[assignment]
+    cache: dict[tuple[str, str, bool], ProcessedImage] = {}
+    service, parts = open_service(settings, cache)
+    state = Gallery(settings, service, parts, choose_people(faces_dir), cache=cache)
     for person in state.people:
-        service.store.create_subject(person.ref, person.ref.replace("_", " "))
+        service.create_subject(person.ref, person.ref.replace("_", " "))
         state.outcomes[person.ref] = service.enroll(
             person.ref,
             person.enrollment_photo.read_bytes(),
@@ -166,8 +175,8 @@ def test_enrollment_outcomes(gallery: Gallery) -> None:
             c.score >= gallery.service.thresholds.duplicate.threshold for c in outcome.candidates
         )
     stored = len(accepted) + len(pending)
-    assert gallery.service.store.count_templates(MODEL_TAG) == stored
-    assert len(gallery.service.gallery.index) == stored
+    assert gallery.parts.store.count_templates(MODEL_TAG) == stored
+    assert len(gallery.parts.gallery) == stored
 
 
 def test_genuine_probes_are_identified_at_rank_one_and_verified(gallery: Gallery) -> None:
@@ -241,7 +250,7 @@ def clear_pairs(gallery: Gallery) -> list[Person]:
 
 
 def enroll_again(gallery: Gallery, person: Person, suffix: str) -> EnrollmentOutcome:
-    store = gallery.service.store
+    store = gallery.parts.store
     new_ref = f"{person.ref}-{suffix}"
     store.create_subject(new_ref, person.ref.replace("_", " "))
     return gallery.service.enroll(
@@ -256,7 +265,7 @@ def enroll_again(gallery: Gallery, person: Person, suffix: str) -> EnrollmentOut
 def test_same_person_again_goes_to_review_and_each_resolution_works(
     gallery: Gallery, clear_pairs: list[Person]
 ) -> None:
-    service, store = gallery.service, gallery.service.store
+    service, store = gallery.service, gallery.parts.store
     distinct, merged, rejected = clear_pairs[:3]
     outcomes = {}
     for person, suffix in ((distinct, "distinct"), (merged, "merge"), (rejected, "reject")):
@@ -290,7 +299,7 @@ def test_same_person_again_goes_to_review_and_each_resolution_works(
     assert resolution.surviving_subject.sample_count == existing.sample_count + 1
     with pytest.raises(SubjectNotFound):
         store.get_subject_by_ref(f"{merged.ref}-merge")
-    assert len(service.gallery.index.templates_of_subject(existing.id)) == 2
+    assert len(gallery.parts.gallery.templates_of_subject(existing.id)) == 2
     verified = service.verify(merged.ref, merged.probe_photo.read_bytes()).verification
     assert verified.decision is Decision.MATCH
     assert verified.templates_compared == 2
@@ -306,7 +315,7 @@ def test_same_person_again_goes_to_review_and_each_resolution_works(
     assert resolution.surviving_subject is None
     with pytest.raises(SubjectNotFound):
         store.get_subject_by_ref(f"{rejected.ref}-reject")
-    assert len(service.gallery.index.templates_of_subject(rejected_id)) == 0
+    assert len(gallery.parts.gallery.templates_of_subject(rejected_id)) == 0
     assert identify_refs(service, rejected.probe_photo)[:1] == [rejected.ref]
 
 
@@ -331,7 +340,7 @@ def database_bytes(database: Path) -> bytes:
 def test_delete_removes_subject_from_search_and_blobs_from_disk(
     gallery: Gallery, clear_pairs: list[Person]
 ) -> None:
-    service, store = gallery.service, gallery.service.store
+    service, store = gallery.service, gallery.parts.store
     person = clear_pairs[3]
     subject = store.get_subject_by_ref(person.ref)
     database = gallery.settings.database_path
@@ -345,7 +354,7 @@ def test_delete_removes_subject_from_search_and_blobs_from_disk(
     assert person.ref not in identify_refs(service, person.probe_photo)
     with pytest.raises(SubjectNotFound):
         store.get_subject_by_ref(person.ref)
-    assert len(service.gallery.index.templates_of_subject(subject.id)) == 0
+    assert len(gallery.parts.gallery.templates_of_subject(subject.id)) == 0
     assert ciphertexts_of(database, subject.id) == []
     on_disk = database_bytes(database)
     assert not any(blob[16:80] in on_disk for blob in blobs)
@@ -354,17 +363,17 @@ def test_delete_removes_subject_from_search_and_blobs_from_disk(
 def test_delete_removes_the_template_from_the_index_file(
     gallery: Gallery, clear_pairs: list[Person]
 ) -> None:
-    service, store = gallery.service, gallery.service.store
+    service, store = gallery.service, gallery.parts.store
     person = clear_pairs[4]
     subject = store.get_subject_by_ref(person.ref)
     stored = store.subject_templates(subject.id, MODEL_TAG)[0]
-    service.gallery.save()
+    gallery.parts.gallery.save()
     index_file = gallery.settings.index_path
     raw = index_file.read_bytes()
     assert stored.vector.astype("<f4").tobytes() not in raw  # sealed with the records key
 
     def saved_template_ids() -> set[int]:
-        saved = load_index(index_file, MODEL_TAG, service.gallery.config, store.cipher)
+        saved = load_index(index_file, MODEL_TAG, gallery.parts.gallery.config, store.cipher)
         return set(saved.template_ids().tolist())
 
     assert stored.template_id in saved_template_ids()
@@ -387,7 +396,7 @@ def search_fingerprint(gallery: Gallery, people: list[Person]) -> list[list[tupl
 
 
 def state_fingerprint(gallery: Gallery) -> tuple[Any, ...]:
-    store = gallery.service.store
+    store = gallery.parts.store
     subjects, total = store.list_subjects(limit=1000)
     return (
         total,
@@ -398,7 +407,7 @@ def state_fingerprint(gallery: Gallery) -> tuple[Any, ...]:
 
 
 def assert_index_matches_database(gallery: Gallery, report: GalleryOpenReport) -> None:
-    store, index = gallery.service.store, gallery.service.gallery.index
+    store, index = gallery.parts.store, gallery.parts.gallery
     database_ids = store.all_template_ids(MODEL_TAG)
     assert report.templates == store.count_templates(MODEL_TAG) == len(index)
     assert np.array_equal(np.sort(index.template_ids()), database_ids)

@@ -30,16 +30,16 @@ from enrollment.errors import (
     SubjectNotFound,
 )
 from enrollment.migrations import alembic_config, current_revision, head_revision, upgrade_database
-from enrollment.store import (
-    RecordStore,
+from enrollment.records import (
+    Capture,
     ReviewCandidate,
     ReviewResolution,
     ReviewStatus,
     SampleRecord,
     StoredTemplate,
     SubjectStatus,
-    open_record_store,
 )
+from enrollment.store import RecordStore, open_record_store
 
 TABLES = ("subjects", "subject_identities", "face_samples", "templates", "reviews")
 
@@ -87,15 +87,17 @@ def add_sample(
 ) -> tuple[SampleRecord, StoredTemplate]:
     image = image if image is not None else rng.bytes(2000)
     return store.add_sample(
-        subject_id,
-        "camera",
-        {"sharpness": np.float32(0.75), "passed": True, "checks": ["pose", "blur"]},
-        make_chip(rng),
-        image,
-        hashlib.sha256(image).hexdigest(),
-        "desk-3",
-        dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=3))),
-        make_template(rng),
+        Capture(
+            subject_id=subject_id,
+            capture_source="camera",
+            quality={"sharpness": np.float32(0.75), "passed": True, "checks": ["pose", "blur"]},
+            chip=make_chip(rng),
+            image_bytes=image,
+            image_sha256=hashlib.sha256(image).hexdigest(),
+            station="desk-3",
+            captured_at=dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=3))),
+            template=make_template(rng),
+        )
     )
 
 
@@ -368,15 +370,17 @@ def test_sample_round_trip(store: RecordStore, rng: np.random.Generator) -> None
     template = make_template(rng)
     image = b"\xff\xd8\xff original jpeg bytes"
     sample, stored = store.add_sample(
-        subject.id,
-        "scan",
-        {"sharpness": np.float64(0.5), "scores": np.array([1, 2])},
-        chip,
-        image,
-        hashlib.sha256(image).hexdigest().upper(),
-        "desk-1",
-        dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3))),
-        template,
+        Capture(
+            subject_id=subject.id,
+            capture_source="scan",
+            quality={"sharpness": np.float64(0.5), "scores": np.array([1, 2])},
+            chip=chip,
+            image_bytes=image,
+            image_sha256=hashlib.sha256(image).hexdigest().upper(),
+            station="desk-1",
+            captured_at=dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3))),
+            template=template,
+        )
     )
     assert sample.quality == {"sharpness": 0.5, "scores": [1, 2]}
     assert sample.captured_at == dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -411,7 +415,17 @@ def test_sample_without_image_keeps_only_the_chip(
 ) -> None:
     subject = store.create_subject("APP-1", "Amal Hassan")
     sample, _ = store.add_sample(
-        subject.id, "import", {}, make_chip(rng), None, "a" * 64, "bulk", None, make_template(rng)
+        Capture(
+            subject_id=subject.id,
+            capture_source="import",
+            quality={},
+            chip=make_chip(rng),
+            image_bytes=None,
+            image_sha256="a" * 64,
+            station="bulk",
+            captured_at=None,
+            template=make_template(rng),
+        )
     )
     assert not sample.has_image
     assert store.get_image(sample.id) is None
@@ -446,7 +460,7 @@ def test_bad_samples_are_refused_and_write_nothing(
     ]
     for error, override, subject_id in cases:
         with pytest.raises(error):
-            store.add_sample(subject_id, **(good | override))  # type: ignore[arg-type]
+            store.add_sample(Capture(subject_id=subject_id, **(good | override)))  # type: ignore[arg-type]
     assert row_counts(engine) == before
 
 
