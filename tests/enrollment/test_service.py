@@ -198,7 +198,7 @@ def test_genuine_probes_are_identified_at_rank_one_and_verified(gallery: Gallery
         matched += verification.decision is Decision.MATCH
         rank_one += bool(candidates) and candidates[0].subject_ref == person.ref
     # The verification profile passes ~75 % of LFW (yaw 79 %, face count 95 %, see the profile
-    # table in biometric/quality.py): the rest are inconclusive (retake), not misses.
+    # table in biometric/quality/profiles.py): the rest are inconclusive (retake), not misses.
     assert failed_to_acquire <= 0.35 * len(gallery.accepted)
     assert acquired >= 100
     verify_fnmr = known_rate(thresholds.verify.false_non_match_rate)

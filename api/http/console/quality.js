@@ -1,4 +1,4 @@
-// The quality checklist: the service's component names (biometric/quality.py) grouped into
+// The quality checklist: the service's component names (biometric/quality/report.py) grouped into
 // the instructions a clerk can act on. Several components share one instruction (yaw, pitch
 // and roll are all "look straight at the camera").
 import { el } from "./dom.js";
