@@ -18,13 +18,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
-from api.runtime import open_store
-from api.settings import Settings
-from enrollment.access import ApiKey, Role
-from enrollment.audit import AuditEvent
-from enrollment.errors import AuditChainCorrupt
-from enrollment.store import RecordStore
+from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from wajah.api.runtime import open_store
+from wajah.api.settings import Settings
+from wajah.enrollment.access import ApiKey, Role
+from wajah.enrollment.audit import AuditEvent
+from wajah.enrollment.errors import AuditChainCorrupt
+from wajah.enrollment.store import RecordStore
 
 keys_app = typer.Typer(
     name="keys",

@@ -13,15 +13,15 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from api.cli.support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
-from api.runtime import build_engine, load_settings_thresholds
-from api.settings import Settings
-from biometric.engine import FaceAnalysis, FaceEngine
-from biometric.errors import WajahInputError
-from biometric.models import licence_notes
-from biometric.pose import estimate_head_pose
-from biometric.quality import PROFILES, QualityReport
-from biometric.templates import similarity_to_distance
+from wajah.api.cli.support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
+from wajah.api.runtime import build_engine, load_settings_thresholds
+from wajah.api.settings import Settings
+from wajah.biometric.engine import FaceAnalysis, FaceEngine
+from wajah.biometric.errors import WajahInputError
+from wajah.biometric.models import licence_notes
+from wajah.biometric.pose import estimate_head_pose
+from wajah.biometric.quality import PROFILES, QualityReport
+from wajah.biometric.templates import similarity_to_distance
 
 app = typer.Typer(
     name="wajah",
@@ -230,7 +230,7 @@ def _register_plugins() -> None:
 
 
 def _register() -> None:
-    from api.cli import admin, bulk_import, gallery, serve
+    from wajah.api.cli import admin, bulk_import, gallery, serve
 
     app.command()(serve.serve)
     app.command("import")(bulk_import.import_photos)

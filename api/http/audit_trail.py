@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from fastapi import Request
 
-from enrollment.db import (
+from wajah.enrollment.db import (
     AUDIT_DECISION_MAX,
     REQUEST_ID_MAX,
     STATION_MAX,

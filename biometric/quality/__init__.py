@@ -20,16 +20,22 @@ capture, measured once) and ``checks`` (the table of checks and :func:`assess_qu
 public name is re-exported here: import from ``biometric.quality``.
 """
 
-from biometric.quality.checks import assess_quality
-from biometric.quality.measures import (
+from wajah.biometric.quality.checks import assess_quality
+from wajah.biometric.quality.measures import (
     BRIGHT_PIXEL_MIN,
     DARK_PIXEL_MAX,
     NORMALISED_FACE_WIDTH_PX,
     eye_aspect_ratio,
     mouth_open_ratio,
 )
-from biometric.quality.profiles import ENROLLMENT, PROFILES, SCAN, VERIFICATION, QualityProfile
-from biometric.quality.report import (
+from wajah.biometric.quality.profiles import (
+    ENROLLMENT,
+    PROFILES,
+    SCAN,
+    VERIFICATION,
+    QualityProfile,
+)
+from wajah.biometric.quality.report import (
     COMPONENT_NAMES,
     CONTRAST,
     EXPOSURE,

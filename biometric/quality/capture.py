@@ -15,11 +15,11 @@ from functools import cached_property
 
 import numpy as np
 
-from biometric.detect import FaceBox
-from biometric.landmarks import FaceLandmarks
-from biometric.pose import HeadPose, estimate_head_pose
-from biometric.quality.measures import FaceRegion, face_region
-from biometric.quality.profiles import QualityProfile
+from wajah.biometric.detect import FaceBox
+from wajah.biometric.landmarks import FaceLandmarks
+from wajah.biometric.pose import HeadPose, estimate_head_pose
+from wajah.biometric.quality.measures import FaceRegion, face_region
+from wajah.biometric.quality.profiles import QualityProfile
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class SubjectFace:
 class Capture:
     """One capture under one profile, as the checks read it.
 
-    Made per :func:`~biometric.quality.checks.assess_quality` call and not shared: the cached
+    Made per :func:`~wajah.biometric.quality.checks.assess_quality` call and not shared: the cached
     measurements are filled in on first use without a lock.
     """
 

@@ -15,11 +15,11 @@ from typing import Any, Generic, SupportsFloat, TypeVar
 
 import numpy as np
 
-from biometric.detect import FaceBox
-from biometric.landmarks import FaceLandmarks
-from biometric.pose import HeadPose
-from biometric.quality.capture import Capture, FaceCount, Missing, SubjectFace
-from biometric.quality.measures import (
+from wajah.biometric.detect import FaceBox
+from wajah.biometric.landmarks import FaceLandmarks
+from wajah.biometric.pose import HeadPose
+from wajah.biometric.quality.capture import Capture, FaceCount, Missing, SubjectFace
+from wajah.biometric.quality.measures import (
     FaceRegion,
     face_margin,
     illumination_asymmetry,
@@ -31,8 +31,8 @@ from biometric.quality.measures import (
     smaller_eye_aspect_ratio,
     underexposed_fraction,
 )
-from biometric.quality.profiles import QualityProfile
-from biometric.quality.report import (
+from wajah.biometric.quality.profiles import QualityProfile
+from wajah.biometric.quality.report import (
     COMPONENT_NAMES,
     CONTRAST,
     EXPOSURE,

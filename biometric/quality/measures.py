@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from biometric.detect import FaceBox
-from biometric.landmarks import (
+from wajah.biometric.detect import FaceBox
+from wajah.biometric.landmarks import (
     INNER_LIPS,
     JAW,
     LEFT_BROW,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from biometric.quality.report import (
+from wajah.biometric.quality.report import (
     COMPONENT_NAMES,
     CONTRAST,
     EXPOSURE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from biometric.models import MODEL_LICENCES, find_model_paths
+from wajah.biometric.models import MODEL_LICENCES, find_model_paths
 
 
 def test_every_shipped_model_has_a_licence_entry() -> None:
@@ -19,7 +19,7 @@ def test_only_the_68_point_predictor_excludes_commercial_use() -> None:
 
 
 def test_only_the_68_point_predictor_is_non_commercial() -> None:
-    from biometric.models import licence_notes, non_commercial_models
+    from wajah.biometric.models import licence_notes, non_commercial_models
 
     assert [licence.file for licence in non_commercial_models()] == [
         "shape_predictor_68_face_landmarks.dat"

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.http.errors import PROBLEM_MEDIA_TYPE, ApiProblem, validation_errors
-from api.http.limits import VerificationLockout, run_blocking
-from api.http.metrics import ApiMetrics
-from api.settings import Settings
-from enrollment.service import IdentityService
+from wajah.api.http.errors import PROBLEM_MEDIA_TYPE, ApiProblem, validation_errors
+from wajah.api.http.limits import VerificationLockout, run_blocking
+from wajah.api.http.metrics import ApiMetrics
+from wajah.api.settings import Settings
+from wajah.enrollment.service import IdentityService
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
