@@ -27,6 +27,7 @@ from wajah.enrollment.validation import (
     clean_full_name,
     clean_nationality,
     clean_subject_ref,
+    normalised_subject_ref,
     parse_choice,
 )
 
@@ -81,7 +82,8 @@ class SubjectRepository:
         return self._one(Subject.id == subject_id, subject_id=subject_id)
 
     def get_by_ref(self, subject_ref: str) -> SubjectRecord:
-        return self._one(Subject.subject_ref == subject_ref, subject_ref=subject_ref)
+        ref = normalised_subject_ref(subject_ref)
+        return self._one(Subject.subject_ref == ref, subject_ref=subject_ref)
 
     def _one(
         self, condition: Any, *, subject_id: int | None = None, subject_ref: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Final, Protocol, TypeVar
@@ -32,6 +33,7 @@ __all__ = [
     "clean_sha256",
     "clean_subject_ref",
     "clean_text",
+    "normalised_subject_ref",
     "parse_choice",
 ]
 
@@ -89,7 +91,27 @@ def parse_choice(kind: type[_EnumT], value: Any, field_name: str) -> _EnumT:
 
 
 def clean_subject_ref(value: str) -> str:
-    return clean_text(value, "subject_ref", SUBJECT_REF_MAX, required=True)
+    """The reference as stored and looked up: NFKC-normalised (so a full-width "Ａ-1" and an
+    "A-1" are one subject, Unicode TR15), refused when it holds invisible format characters
+    (zero-width spaces and joiners, bidirectional overrides: category Cf) that would make two
+    references look alike on a screen while they differ."""
+    text = clean_text(value, "subject_ref", SUBJECT_REF_MAX, required=True)
+    if any(unicodedata.category(character) == "Cf" for character in text):
+        raise InvalidSubjectData(
+            "subject_ref contains invisible format characters", field="subject_ref"
+        )
+    return clean_text(
+        unicodedata.normalize("NFKC", text), "subject_ref", SUBJECT_REF_MAX, required=True
+    )
+
+
+def normalised_subject_ref(value: str) -> str:
+    """A reference as a lookup key: the stored form of ``value`` when it is a valid reference,
+    else ``value`` itself (a lookup of an invalid reference simply finds nothing)."""
+    try:
+        return clean_subject_ref(value)
+    except InvalidSubjectData:
+        return value
 
 
 def clean_full_name(value: str) -> str:

@@ -757,3 +757,12 @@ def test_concurrent_resolutions_let_exactly_one_win(store: RecordStore) -> None:
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["already"] * 3 + ["resolved"]
+
+
+def test_a_look_alike_reference_is_the_same_subject(store: RecordStore) -> None:
+    created = store.create_subject("LOOK-1", "Look Alike")
+    assert store.get_subject_by_ref("ＬＯＯＫ-１").id == created.id  # full-width digits and letters
+    with pytest.raises(SubjectAlreadyExists):
+        store.create_subject("ＬＯＯＫ-1", "Someone Else")
+    with pytest.raises(InvalidSubjectData):
+        store.create_subject("LOOK\u200b-1", "Zero Width")

@@ -28,6 +28,7 @@ from wajah.api.schemas import Identification, Verification
 from wajah.enrollment.access import Role
 from wajah.enrollment.errors import SubjectNotFound
 from wajah.enrollment.service import IdentificationOutcome, VerificationOutcome
+from wajah.enrollment.validation import normalised_subject_ref
 from wajah.matcher.decision import Decision
 from wajah.matcher.errors import SubjectHasNoTemplates
 
@@ -68,7 +69,8 @@ async def verify(
 ) -> Verification:
     upload = await read_image_upload(request)
     fields = parse_fields(VerifyFields, upload.fields)
-    subject_ref = fields.subject_id
+    # The stored form: a look-alike spelling (full-width, say) must count against the same lock.
+    subject_ref = normalised_subject_ref(fields.subject_id)
     entry = entry_of(request)
     entry.subject_ref = subject_ref
     attempts = failed_verifications_of(request)
@@ -156,6 +158,6 @@ async def clear_verification_lock(
     subject_id: str = FastApiPath(min_length=1, max_length=64),
     _: Annotated[Caller, Depends(require(Role.SUPERVISOR))],
 ) -> Response:
-    cleared = failed_verifications_of(request).clear(subject_id)
+    cleared = failed_verifications_of(request).clear(normalised_subject_ref(subject_id))
     entry_of(request).details = {"was_locked": cleared}
     return Response(status_code=204)
