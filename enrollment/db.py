@@ -19,8 +19,11 @@ store that opens them import this module; callers see the frozen records of
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -236,6 +239,12 @@ def create_database_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
+    if (
+        parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")
+    ):
+        _owner_only(Path(parsed.database))
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -243,6 +252,24 @@ def create_database_engine(url: str) -> Engine:
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite)
     return engine
+
+
+# The database holds names, document numbers and sealed biometric data: only the service's own
+# user may read it. SQLite creates its -wal and -shm files with the database file's mode.
+DATABASE_FILE_MODE: Final = 0o600
+
+
+def _owner_only(database: Path) -> None:
+    """Create the database file owner-only if it is new; tighten it (and its journal files) if
+    an earlier version or a restore left it readable by others."""
+    if not database.exists():
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, DATABASE_FILE_MODE))
+    for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mode & 0o077:
+                path.chmod(DATABASE_FILE_MODE)
 
 
 def _configure_sqlite_connection(

@@ -766,3 +766,15 @@ def test_a_look_alike_reference_is_the_same_subject(store: RecordStore) -> None:
         store.create_subject("ＬＯＯＫ-1", "Someone Else")
     with pytest.raises(InvalidSubjectData):
         store.create_subject("LOOK\u200b-1", "Zero Width")
+
+
+def test_the_database_file_is_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    engine = create_database_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+    engine.dispose()
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o644)  # as an earlier version created it
+    create_database_engine(f"sqlite:///{path}").dispose()
+    assert path.stat().st_mode & 0o777 == 0o600
