@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from wajah.api.cli.support import (
+    Exit,
+    cli_actor,
+    emit_json,
+    fail,
+    run_guarded,
+    stderr_console,
+    stdout_console,
+)
 from wajah.api.runtime import open_store
 from wajah.api.settings import Settings
 from wajah.enrollment.access import ApiKey, Role
@@ -54,14 +61,6 @@ def _opened_store() -> Iterator[RecordStore]:
         store.dispose()
 
 
-def _cli_actor() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        user = "unknown"
-    return f"cli:{user}"
-
-
 def key_to_dict(key: ApiKey) -> dict[str, Any]:
     return {
         "key_id": key.id,
@@ -80,7 +79,7 @@ def _audit_key_change(store: RecordStore, action: str, key: ApiKey) -> bool:
     try:
         store.audit.append(
             action,
-            key_name=_cli_actor(),
+            key_name=cli_actor(),
             details={"target_key_id": key.id, "target_role": key.role.value},
         )
     except AuditChainCorrupt as error:

@@ -27,11 +27,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from wajah.api.cli.support import (
+    Exit,
+    audit_cli_write,
+    emit_json,
+    fail,
+    run_guarded,
+    stderr_console,
+    stdout_console,
+)
 from wajah.api.runtime import build_service
 from wajah.api.settings import Settings
 from wajah.biometric.quality import PROFILES
 from wajah.enrollment.bulk_import import (
+    STORED_OUTCOMES,
     ImportItem,
     ImportOutcome,
     ImportResult,
@@ -158,6 +167,16 @@ def _run_with_progress(
         task = bar.add_task("import", total=len(items), rate="—")
 
         def on_done(row: ImportRow) -> None:
+            if row.outcome in STORED_OUTCOMES:
+                # The same record an enrollment over HTTP leaves, once the photo is stored.
+                audit_cli_write(
+                    service.audit_log,
+                    "face.enroll",
+                    subject_ref=row.subject_id,
+                    station="import",
+                    decision=row.outcome.value,
+                    details={"profile": profile, "source": "import"},
+                )
             if log_handle is not None:
                 log_handle.write(
                     json.dumps(

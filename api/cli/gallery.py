@@ -13,7 +13,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from wajah.api.cli.support import (
+    Exit,
+    audit_cli_write,
+    emit_json,
+    fail,
+    run_guarded,
+    stderr_console,
+    stdout_console,
+)
 from wajah.api.runtime import build_service, engine_config, open_store
 from wajah.api.schemas import Review, Subject
 from wajah.api.settings import Settings
@@ -132,7 +140,16 @@ def enroll(
                 if name is None:
                     fail(f"subject {subject} does not exist; give --name to create it")
                 service.create_subject(subject, name, date_of_birth, nationality, document_number)
+                audit_cli_write(service.audit_log, "subject.create", subject_ref=subject)
             outcome = service.enroll(subject, data, source=source, station=station, profile=profile)
+            audit_cli_write(
+                service.audit_log,
+                "face.enroll",
+                subject_ref=subject,
+                station=station,
+                decision=outcome.status.value,
+                details={"profile": profile, "source": source},
+            )
         payload = enrollment_to_dict(outcome)
         if json_output:
             emit_json(payload)
@@ -292,6 +309,12 @@ def subjects_delete(subject: str, json_output: JsonOption = False) -> None:
     def body() -> Exit:
         with service_from_settings() as service:
             removed = service.delete_subject(subject)
+            audit_cli_write(
+                service.audit_log,
+                "subject.delete",
+                subject_ref=subject,
+                details={"templates_removed": removed},
+            )
         if json_output:
             emit_json({"subject_id": subject, "deleted": True, "templates_removed": removed})
         else:

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:  # the command modules import this one at start-up: keep it light
+    from wajah.enrollment.audit import AuditLog
 
 from wajah.biometric.errors import WajahError, WajahInputError
 
@@ -57,3 +61,22 @@ def run_guarded(action: Callable[[], Exit]) -> NoReturn:
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
         fail(f"{error.strerror}: {error.filename}")
     raise typer.Exit(int(code))
+
+
+def cli_actor() -> str:
+    """Who runs this command, for the audit trail: ``cli:<login name>``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in some containers
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def audit_cli_write(audit: AuditLog, action: str, **fields: Any) -> None:
+    """Record a write the CLI made (the same actions the HTTP service records), as the login
+    name on this machine. A write that cannot be audited has still happened: say so on stderr
+    and exit 3, so a script notices."""
+    try:
+        audit.append(action, key_name=cli_actor(), **fields)
+    except WajahError as error:
+        fail(f"{action} was done but not audited: {error}", Exit.INTERNAL)

@@ -141,3 +141,31 @@ def test_inspect_json_states_the_model_licences(faces_dir: Path, env: dict[str, 
     models = {model["file"]: model for model in json.loads(result.stdout)["models"]}
     assert models["shape_predictor_68_face_landmarks.dat"]["commercial_use"] is False
     assert models["dlib_face_recognition_resnet_model_v1.dat"]["commercial_use"] is True
+
+
+def test_cli_writes_are_audited(faces_dir: Path, env: dict[str, str], tmp_path: Path) -> None:
+    photo = faces_dir / "face_recognition/rose_leslie/img2.jpg"
+    enrolled = runner.invoke(
+        app, ["enroll", str(photo), "--subject", "AUD-1", "--name", "R L", "--json"], env=env
+    )
+    assert enrolled.exit_code == 0, enrolled.output
+    deleted = runner.invoke(app, ["subjects", "delete", "AUD-1", "--json"], env=env)
+    assert deleted.exit_code == 0, deleted.output
+    archive = tmp_path / "archive" / "AUD-2"
+    archive.mkdir(parents=True)
+    (archive / "photo.jpg").write_bytes(photo.read_bytes())
+    imported = runner.invoke(app, ["import", str(archive.parent), "--json"], env=env)
+    assert imported.exit_code == 0, imported.output
+    listed = runner.invoke(app, ["audit", "list", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    records = json.loads(listed.stdout)["items"]
+    actions = [(r["action"], r["subject_ref"], r["decision"]) for r in reversed(records)]
+    assert actions == [
+        ("subject.create", "AUD-1", None),
+        ("face.enroll", "AUD-1", "accepted"),
+        ("subject.delete", "AUD-1", None),
+        ("face.enroll", "AUD-2", "enrolled"),
+    ]
+    assert all(r["key_name"].startswith("cli:") for r in records)
+    verified = runner.invoke(app, ["audit", "verify", "--json"], env=env)
+    assert verified.exit_code == 0, verified.output
