@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = 30.0
     # Requests per API key per minute (token bucket; bursts up to the same number).
     rate_limit_per_minute: int = 600
+    # Failed authentications per client address per minute (bursts up to the same); beyond it
+    # they answer 429 and are no longer written to the audit trail one by one.
+    failed_auth_per_minute: int = 30
     # Failed 1:1 verifications in a row for one subject before it is locked out for the rest
     # of the window (an impostor trying photo after photo); a match resets the count.
     # The count is per counter (API key): one station can lock only itself out for a subject.

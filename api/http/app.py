@@ -37,7 +37,12 @@ from wajah.api.http.auth import Caller
 from wajah.api.http.console import mount_console
 from wajah.api.http.errors import install_error_handlers, respond
 from wajah.api.http.headers import security_headers
-from wajah.api.http.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
+from wajah.api.http.limits import (
+    BodyLimitMiddleware,
+    FailedAuthentications,
+    RateLimiter,
+    VerificationLockout,
+)
 from wajah.api.http.metrics import UNMATCHED_ROUTE, ApiMetrics
 from wajah.api.http.routes import ROUTERS
 from wajah.api.logs import request_id_var
@@ -167,6 +172,7 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.failed_authentications = FailedAuthentications(settings.failed_auth_per_minute)
     app.state.failed_verifications = VerificationLockout(
         settings.failed_verify_limit,
         settings.failed_verify_subject_limit,

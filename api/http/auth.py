@@ -17,6 +17,7 @@ from anyio import to_thread
 from fastapi import Request
 
 from wajah.api.http.errors import ApiProblem
+from wajah.api.http.limits import FailedAuthentications
 from wajah.enrollment.access import ApiKey, KeyStore, Role
 from wajah.enrollment.errors import InvalidApiKey
 
@@ -56,15 +57,31 @@ async def authenticate(request: Request) -> Caller:
     cached = getattr(request.state, "caller", None)
     if isinstance(cached, Caller):
         return cached
-    secret = bearer_secret(request)
-    keys: KeyStore = request.app.state.keys
     try:
-        key = await to_thread.run_sync(keys.authenticate, secret)
-    except InvalidApiKey:
-        raise _unauthorized("the API key is invalid or revoked") from None
+        secret = bearer_secret(request)
+        keys: KeyStore = request.app.state.keys
+        try:
+            key = await to_thread.run_sync(keys.authenticate, secret)
+        except InvalidApiKey:
+            raise _unauthorized("the API key is invalid or revoked") from None
+    except ApiProblem:
+        _count_failure(request)
+        raise
     caller = Caller.of(key)
     request.state.caller = caller
     return caller
+
+
+def _count_failure(request: Request) -> None:
+    """Count a failed authentication against the client's address; past the budget the answer
+    becomes 429 and the request is dropped from the audit trail."""
+    failures: FailedAuthentications = request.app.state.failed_authentications
+    address = request.client.host if request.client is not None else "unknown"
+    try:
+        failures.record_failure(address)
+    except ApiProblem:
+        request.state.audit = None  # throttled: counted in the metrics, not the trail
+        raise
 
 
 def require(*roles: Role) -> Callable[[Request], Awaitable[Caller]]:

@@ -73,6 +73,23 @@ class RateLimiter:
         )
 
 
+class FailedAuthentications:
+    """Failed authentications per client address: a token bucket of ``per_minute``.
+
+    A request with a valid key is never refused here (behind a reverse proxy every counter
+    shares one address). A failure beyond the budget is answered 429 ``rate-limited`` instead
+    of 401 and leaves no audit record of its own: a flood of made-up keys costs one hash and
+    one indexed read each, and cannot grow the audit trail without bound. Thread-safe.
+    """
+
+    def __init__(self, per_minute: int, clock: Clock = time.monotonic) -> None:
+        self._buckets = RateLimiter(per_minute, clock)
+
+    def record_failure(self, address: str) -> None:
+        """Take a token for a failure; raise ``rate-limited`` when the budget is spent."""
+        self._buckets.check(address)
+
+
 class FailedVerifications:
     """Counts failed 1:1 verifications (``no_match``) per subject within a sliding window.
 

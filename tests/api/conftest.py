@@ -66,6 +66,7 @@ def api_settings(data_dir: Path, **overrides: Any) -> Settings:
         "thresholds_file": write_test_thresholds(data_dir / "test-thresholds.json"),
         "face_workers": 0,
         "rate_limit_per_minute": 100_000,
+        "failed_auth_per_minute": 100_000,
         "request_timeout_s": 120.0,
         **overrides,
     }

@@ -57,6 +57,7 @@ class LiveServer:
                 ),
                 "WAJAH_FACE_WORKERS": "2",
                 "WAJAH_RATE_LIMIT_PER_MINUTE": "1000000",
+                "WAJAH_FAILED_AUTH_PER_MINUTE": "1000000",
                 "WAJAH_FAILED_VERIFY_LIMIT": "1000000",
                 **overrides,
             }

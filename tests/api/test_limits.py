@@ -14,6 +14,7 @@ from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
 from wajah.api.http.errors import ApiProblem
 from wajah.api.http.limits import (
+    FailedAuthentications,
     FailedVerifications,
     RateLimiter,
     VerificationLockout,
@@ -244,3 +245,27 @@ def test_lock_is_per_key_over_http_and_a_supervisor_clears_it(
         headers=harness.headers(Role.SUPERVISOR),
     ).json()["items"]
     assert [record["outcome"] for record in audit] == ["forbidden", "ok"]  # newest first
+
+
+def test_failed_authentications_are_throttled_and_leave_the_trail_alone(
+    harness: ApiHarness,
+) -> None:
+    app: Any = harness.client.app
+    original = app.state.failed_authentications
+    app.state.failed_authentications = FailedAuthentications(per_minute=3)
+    audit = harness.client.app.state.audit_log  # type: ignore[attr-defined]
+    try:
+        _, before = audit.query(action="subject.list", limit=1)
+        bogus = harness.headers(secret="wajah_" + "x" * 40)
+        statuses = [harness.client.get("/v1/subjects", headers=bogus).status_code for _ in range(6)]
+        assert statuses == [401, 401, 401, 429, 429, 429]
+        throttled = harness.client.get("/v1/subjects", headers=bogus)
+        assert throttled.json()["type"] == "urn:wajah:problem:rate-limited"
+        assert int(throttled.headers["Retry-After"]) >= 1
+        _, after = audit.query(action="subject.list", limit=1)
+        assert after - before == 3  # the three 401s; the throttled ones are not written
+        # A valid key from the same address is still served.
+        valid = harness.client.get("/v1/subjects", headers=harness.headers(Role.OFFICER))
+        assert valid.status_code == 200
+    finally:
+        app.state.failed_authentications = original
