@@ -46,7 +46,10 @@ def index_config(settings: Settings) -> IndexConfig:
 def open_store(settings: Settings) -> RecordStore:
     settings.ensure_data_dir()
     return open_record_store(
-        settings.resolved_database_url, settings.encryption_key, settings.key_file_path
+        settings.resolved_database_url,
+        settings.encryption_key,
+        settings.key_file_path,
+        audit_anchor_file=settings.audit_anchor_path,
     )
 
 

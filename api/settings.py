@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         return self.data_dir / "index" / "gallery.widx"
 
     @property
+    def audit_anchor_path(self) -> Path:
+        """The audit chain's signed head, outside the database (enrollment/audit_anchor.py)."""
+        return self.data_dir / "audit" / "chain-anchor.json"
+
+    @property
     def key_file_path(self) -> Path:
         return self.key_file or self.data_dir / "keys" / "records.key"
 

@@ -7,8 +7,11 @@ names the last id and hash. :meth:`AuditLog.verify_chain` therefore finds an edi
 (its hash no longer matches), a record deleted from the middle (a missing id, a broken link)
 and records deleted from the end (the head names an id that is gone).
 
-What the chain does not do: somebody with write access to the database who recomputes every
-hash after an edit, and rewrites the head, leaves a consistent chain. Against that, copy the
+Records deleted from the end with the head set back to the last one kept, or a chain whose
+every hash was recomputed after an edit, are consistent in the database alone: the service
+also keeps the head, signed with a key derived from the records key, in a file outside the
+database (``audit_anchor.py``), and :meth:`AuditLog.verify_chain` checks the chain against it.
+Somebody who holds both the database and the records key can still rewrite history: copy the
 head hash (``wajah audit verify`` prints it) somewhere they cannot write, and compare later.
 
 Appends are serialised so the chain stays linear: a lock between threads of one process, and
@@ -30,6 +33,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import re
 import threading
@@ -40,6 +44,7 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from wajah.enrollment.audit_anchor import ChainAnchor
 from wajah.enrollment.clock import utcnow
 from wajah.enrollment.db import (
     AUDIT_ACTION_MAX,
@@ -57,7 +62,10 @@ from wajah.enrollment.db import (
 )
 from wajah.enrollment.errors import AuditChainCorrupt
 from wajah.enrollment.records import Role
+from wajah.enrollment.structured_log import log_event
 from wajah.enrollment.validation import CONTROL_CHARACTERS, check_page
+
+logger = logging.getLogger("wajah.enrollment.audit")
 
 __all__ = [
     "GENESIS_HASH",
@@ -137,11 +145,18 @@ class AuditLog:
     several processes may append to the same database. ``clock`` returns aware UTC datetimes.
     """
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        anchor: ChainAnchor | None = None,
+    ) -> None:
         self._read_sessions = session_factory(engine)
         self._write_sessions = session_factory(write_engine(engine))
         self._clock = clock
         self._append_lock = threading.Lock()
+        self._anchor = anchor  # the head, signed, outside the database (audit_anchor.py)
 
     def append(
         self,
@@ -190,7 +205,18 @@ class AuditLog:
                 raise AuditChainCorrupt(
                     "the audit chain head is behind its records; run `wajah audit verify`"
                 ) from None
-        return _event(row)
+            event = _event(row)
+            if self._anchor is not None:
+                try:
+                    self._anchor.advance(event.id, event.hash)
+                except OSError as error:  # the record is committed; the anchor lags by one
+                    log_event(
+                        logger,
+                        "audit_anchor_not_written",
+                        level=logging.WARNING,
+                        error=type(error).__name__,
+                    )
+        return event
 
     def _append_locked(self, session: Session, fields: dict[str, Any]) -> AuditEventRow:
         head = session.execute(
@@ -326,7 +352,38 @@ class AuditLog:
             )
             if stray is not None and (stray < 1 or stray > self._current_head_id(session)):
                 return broken(checked, stray, f"record {stray} lies outside the chain")
+            problem = self._anchor_problem(session, head_id)
+            if problem is not None:
+                return broken(checked, head_id or None, problem)
         return ChainReport(True, checked, None, None, head_id, head_hash)
+
+    def _anchor_problem(self, session: Session, head_id: int) -> str | None:
+        """What the anchor outside the database says against the chain, if anything."""
+        if self._anchor is None:
+            return None
+        rejected = self._anchor.rejected()
+        if rejected:
+            return (
+                f"an audit chain anchor failed its signature and was set aside ({rejected[0]}): "
+                "someone altered it; compare it with the chain before clearing it"
+            )
+        try:
+            anchored = self._anchor.read()
+        except AuditChainCorrupt as error:
+            return str(error)
+        if anchored is None:
+            return None
+        if anchored.last_id > head_id:
+            return (
+                f"the chain ends at record {head_id}, but its anchor outside the database "
+                f"names record {anchored.last_id}: records were removed from the end"
+            )
+        stored = session.scalar(
+            select(AuditEventRow.hash).where(AuditEventRow.id == anchored.last_id)
+        )
+        if stored != anchored.last_hash:
+            return f"record {anchored.last_id} differs from the hash anchored outside the database"
+        return None
 
     @staticmethod
     def _current_head_id(session: Session) -> int:

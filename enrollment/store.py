@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from wajah.enrollment.access import KeyStore
 from wajah.enrollment.audit import AuditLog
+from wajah.enrollment.audit_anchor import ChainAnchor, anchor_key
 from wajah.enrollment.clock import elapsed_ms
 from wajah.enrollment.crypto import RecordCipher, load_or_create_key
 from wajah.enrollment.db import (
@@ -79,8 +80,17 @@ class Transaction:
         self.reviews = ReviewRepository(scope)
 
 
-def open_record_store(database_url: str, key_b64: str | None, key_file: Path) -> RecordStore:
+def open_record_store(
+    database_url: str,
+    key_b64: str | None,
+    key_file: Path,
+    *,
+    audit_anchor_file: Path | None = None,
+) -> RecordStore:
     """Open (creating and migrating if needed) the store at ``database_url``.
+
+    ``audit_anchor_file``: where the audit chain's signed head is kept outside the database
+    (``audit_anchor.py``); without it the chain is checked against the database alone.
 
     A new key file is created only for a database that has no key-check value yet; a database
     with records needs its own key, and a missing one raises :class:`EncryptionKeyError`.
@@ -97,7 +107,10 @@ def open_record_store(database_url: str, key_b64: str | None, key_file: Path) ->
                 is not None
             )
         key = load_or_create_key(key_b64, key_file, create=not has_key_check)
-        return RecordStore(engine, RecordCipher(key), migrated=True)
+        anchor = (
+            None if audit_anchor_file is None else ChainAnchor(audit_anchor_file, anchor_key(key))
+        )
+        return RecordStore(engine, RecordCipher(key), migrated=True, audit_anchor=anchor)
     except BaseException:
         engine.dispose()
         raise
@@ -113,7 +126,14 @@ class RecordStore:
     first start), raising :class:`EncryptionKeyError` for a wrong key before any record is read.
     """
 
-    def __init__(self, engine: Engine, cipher: RecordCipher, *, migrated: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cipher: RecordCipher,
+        *,
+        migrated: bool = False,
+        audit_anchor: ChainAnchor | None = None,
+    ) -> None:
         self._engine = engine
         self._cipher = cipher
         self._read_sessions = session_factory(engine)
@@ -123,7 +143,7 @@ class RecordStore:
             upgrade_database(engine)
         self._check_key()
         self._keys = KeyStore(engine)
-        self._audit = AuditLog(engine)
+        self._audit = AuditLog(engine, anchor=audit_anchor)
 
     @property
     def cipher(self) -> RecordCipher:
