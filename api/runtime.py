@@ -1,42 +1,20 @@
-"""The composition root: turns the one :class:`Settings` object into the core's plain
-configuration objects and builds the long-lived parts (engine, store, gallery)."""
+"""The composition root of the service: from the one :class:`Settings` object, the store,
+the gallery index and the face worker pool (the engine alone: ``engine_setup.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wajah.api.engine_setup import engine_config, load_settings_thresholds
 from wajah.api.settings import Settings
-from wajah.biometric.decode import DecodeLimits
-from wajah.biometric.detect import DetectionPolicy, DetectorKind
-from wajah.biometric.engine import EngineConfig, FaceEngine
 from wajah.biometric.pool import EnginePool, PoolConfig
-from wajah.biometric.templates import MODEL_TAG, EmbedderKind
+from wajah.biometric.templates import MODEL_TAG
 from wajah.enrollment.gallery import GalleryKeeper, GalleryOpenReport, Progress
 from wajah.enrollment.service import IdentityService
 from wajah.enrollment.store import RecordStore, open_record_store
 from wajah.matcher.index import IndexConfig
 from wajah.matcher.persistence import PayloadCipher
-from wajah.matcher.thresholds import Thresholds, default_thresholds, load_thresholds
-
-
-def engine_config(settings: Settings) -> EngineConfig:
-    return EngineConfig(
-        detector=DetectorKind(settings.detector),
-        detection=DetectionPolicy(max_detect_side_px=settings.max_detect_side_px),
-        decode_limits=DecodeLimits(
-            max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-        ),
-        template_jitter=settings.template_jitter,
-        embedder=EmbedderKind(settings.embedder),
-        model_cache_dir=settings.model_cache_dir,
-    )
-
-
-def build_engine(settings: Settings, *, warm_up: bool = True) -> FaceEngine:
-    engine = FaceEngine(engine_config(settings))
-    if warm_up:
-        engine.warm_up()
-    return engine
+from wajah.matcher.thresholds import Thresholds
 
 
 def index_config(settings: Settings) -> IndexConfig:
@@ -109,10 +87,3 @@ def build_service_parts(
     except BaseException:
         store.dispose()
         raise
-
-
-def load_settings_thresholds(settings: Settings) -> Thresholds:
-    """The calibration in ``settings.thresholds_file``, or the one shipped with the package."""
-    if settings.thresholds_file is not None:
-        return load_thresholds(settings.thresholds_file, MODEL_TAG)
-    return default_thresholds(MODEL_TAG)

@@ -12,7 +12,7 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,12 +26,16 @@ from wajah.api.cli.support import (
     stderr_console,
     stdout_console,
 )
-from wajah.api.runtime import open_store
 from wajah.api.settings import Settings
-from wajah.enrollment.access import ApiKey, Role
-from wajah.enrollment.audit import AuditEvent
-from wajah.enrollment.errors import AuditChainCorrupt
-from wajah.enrollment.store import RecordStore
+from wajah.enrollment.records import Role  # light (no database): typer reads --role's type
+
+# The store, the index and the HTTP models are imported inside the commands that use them, so
+# that registering every command costs little and a one-shot command starts quickly.
+if TYPE_CHECKING:
+    from wajah.enrollment.access import ApiKey
+    from wajah.enrollment.audit import AuditEvent
+    from wajah.enrollment.store import RecordStore
+
 
 keys_app = typer.Typer(
     name="keys",
@@ -54,6 +58,8 @@ DEFAULT_LIST_LIMIT = 50
 
 @contextmanager
 def _opened_store() -> Iterator[RecordStore]:
+    from wajah.api.runtime import open_store
+
     store = open_store(Settings())
     try:
         yield store
@@ -76,6 +82,8 @@ def key_to_dict(key: ApiKey) -> dict[str, Any]:
 
 def _audit_key_change(store: RecordStore, action: str, key: ApiKey) -> bool:
     """Record a key change; False (after a line on stderr) if the audit trail refused it."""
+    from wajah.enrollment.errors import AuditChainCorrupt
+
     try:
         store.audit.append(
             action,

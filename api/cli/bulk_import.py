@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -36,23 +36,18 @@ from wajah.api.cli.support import (
     stderr_console,
     stdout_console,
 )
-from wajah.api.runtime import build_service
 from wajah.api.settings import Settings
 from wajah.biometric.quality import PROFILES
-from wajah.enrollment.bulk_import import (
-    STORED_OUTCOMES,
-    ImportItem,
-    ImportOutcome,
-    ImportResult,
-    ImportRow,
-    ManifestError,
-    default_report_path,
-    items_from_folders,
-    items_from_manifest,
-    run_import,
-    write_report,
-)
-from wajah.enrollment.service import IdentityService
+
+# The store, the index and the HTTP models are imported inside the commands that use them, so
+# that registering every command costs little and a one-shot command starts quickly.
+if TYPE_CHECKING:
+    from wajah.enrollment.bulk_import import (
+        ImportItem,
+        ImportResult,
+        ImportRow,
+    )
+    from wajah.enrollment.service import IdentityService
 
 
 def import_photos(
@@ -95,6 +90,9 @@ def import_photos(
     ] = False,
 ) -> None:
     """Import a legacy photo archive: one subject per folder (or manifest row), resumable."""
+    from wajah.api.runtime import build_service
+    from wajah.enrollment.bulk_import import ImportOutcome, default_report_path, write_report
+
     if profile not in PROFILES:
         fail(f"unknown quality profile {profile!r}; choose one of {', '.join(PROFILES)}")
 
@@ -139,6 +137,8 @@ def import_photos(
 
 
 def _read_items(directory: Path, manifest: Path | None) -> list[ImportItem]:
+    from wajah.enrollment.bulk_import import ManifestError, items_from_folders, items_from_manifest
+
     if not directory.is_dir():
         raise ManifestError(f"not a directory: {directory}")
     if manifest is None:
@@ -155,6 +155,8 @@ def _run_with_progress(
     log_handle: IO[str] | None,
     quiet: bool,
 ) -> ImportResult:
+    from wajah.enrollment.bulk_import import STORED_OUTCOMES, run_import
+
     columns = (
         TextColumn("importing"),
         BarColumn(),

@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -22,22 +22,18 @@ from wajah.api.cli.support import (
     stderr_console,
     stdout_console,
 )
-from wajah.api.runtime import build_service, engine_config, open_store
-from wajah.api.schemas import Review, Subject
+from wajah.api.engine_setup import engine_config
 from wajah.api.settings import Settings
 from wajah.biometric.datasets import list_labeled_photos, read_lfw_pairs
 from wajah.biometric.pool import EnginePool, PoolConfig
 from wajah.biometric.quality import PROFILES
-from wajah.enrollment.errors import SubjectNotFound
-from wajah.enrollment.records import ReviewRecord, SubjectRecord
-from wajah.enrollment.service import EnrollmentOutcome, IdentityService, MatchCandidate
-from wajah.matcher.photo_calibration import (
-    calibrate_thresholds,
-    embed_labeled_photos,
-    load_labeled_templates,
-    save_labeled_templates,
-)
-from wajah.matcher.thresholds import save_thresholds
+
+# The store, the index and the HTTP models are imported inside the commands that use them, so
+# that registering every command costs little and a one-shot command starts quickly.
+if TYPE_CHECKING:
+    from wajah.enrollment.records import ReviewRecord, SubjectRecord
+    from wajah.enrollment.service import EnrollmentOutcome, IdentityService, MatchCandidate
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -64,6 +60,8 @@ def progress_bar(description: str) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def service_from_settings(workers: int = 0) -> Iterator[IdentityService]:
+    from wajah.api.runtime import build_service
+
     settings = Settings()
     with progress_bar("opening the gallery") as update:
         service, _ = build_service(settings, workers=workers, progress=update)
@@ -75,6 +73,8 @@ def service_from_settings(workers: int = 0) -> Iterator[IdentityService]:
 
 def subject_to_dict(subject: SubjectRecord) -> dict[str, Any]:
     """The subject as the HTTP API shows it (``GET /v1/subjects/{id}``): one model for both."""
+    from wajah.api.schemas import Subject
+
     return Subject.from_record(subject).model_dump(mode="json")
 
 
@@ -88,6 +88,8 @@ def candidate_to_dict(candidate: MatchCandidate) -> dict[str, Any]:
 
 def review_to_dict(review: ReviewRecord) -> dict[str, Any]:
     """The review as the HTTP API shows it (``GET /v1/reviews/{id}``)."""
+    from wajah.api.schemas import Review
+
     return Review.from_record(review, review.subject_ref).model_dump(mode="json")
 
 
@@ -128,6 +130,8 @@ def enroll(
 ) -> None:
     """Enroll a photo for a subject (creating the subject when --name is given).
     Exit 0 accepted or sent to review, 1 refused by the quality gate."""
+    from wajah.enrollment.errors import SubjectNotFound
+
     if profile not in PROFILES:
         fail(f"unknown quality profile {profile!r}; choose one of {', '.join(PROFILES)}")
     data = _read(image)
@@ -250,6 +254,7 @@ def subjects_list(
     json_output: JsonOption = False,
 ) -> None:
     """List subjects (paged)."""
+    from wajah.api.runtime import open_store
 
     def body() -> Exit:
         store = open_store(Settings())
@@ -284,6 +289,7 @@ def subjects_list(
 @subjects_app.command("show")
 def subjects_show(subject: str, json_output: JsonOption = False) -> None:
     """Show one subject's record."""
+    from wajah.api.runtime import open_store
 
     def body() -> Exit:
         store = open_store(Settings())
@@ -473,6 +479,14 @@ def calibrate(
     json_output: JsonOption = False,
 ) -> None:
     """Measure genuine and impostor scores on labeled photos and write the thresholds."""
+    from wajah.matcher.photo_calibration import (
+        calibrate_thresholds,
+        embed_labeled_photos,
+        load_labeled_templates,
+        save_labeled_templates,
+    )
+    from wajah.matcher.thresholds import save_thresholds
+
     if not data.is_dir():
         fail(f"{data} is not a folder")
 

@@ -82,7 +82,7 @@ def camera_frame(
 
 def face_box_of(bgr: np.ndarray) -> tuple[int, int, int, int]:
     """The largest face's box, found by the project's own face engine."""
-    from wajah.api.runtime import build_engine
+    from wajah.api.engine_setup import build_engine
     from wajah.api.settings import Settings
     from wajah.biometric.quality import PROFILES
 
