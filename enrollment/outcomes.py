@@ -10,6 +10,8 @@ from biometric.engine import ProcessedImage
 from biometric.quality import QualityReport
 from enrollment.records import ReviewRecord, SampleRecord, SubjectRecord
 from matcher.decision import Verification
+from matcher.identification import IdentifyDecision, IdentifyMode
+from matcher.thresholds import GalleryOperatingPoint
 
 __all__ = [
     "EnrollmentOutcome",
@@ -17,6 +19,7 @@ __all__ = [
     "IdentificationOutcome",
     "MatchCandidate",
     "QualityOutcome",
+    "RankedMatch",
     "ResolutionOutcome",
     "VerificationOutcome",
 ]
@@ -62,12 +65,34 @@ class VerificationOutcome:
 
 
 @dataclass(frozen=True)
+class RankedMatch:
+    """A 1:N candidate: :class:`MatchCandidate` with its rank and what its score stands for."""
+
+    rank: int  # 1 = most similar
+    subject_id: int
+    subject_ref: str
+    score: float  # cosine similarity of the subject's best template
+    status: str
+    false_positive_identification_rate: float | None  # a stranger scores this high, at this G
+    clears_threshold: bool
+
+
+@dataclass(frozen=True)
 class IdentificationOutcome:
-    candidates: tuple[MatchCandidate, ...]
-    threshold: float
-    false_match_rate: float | None  # None when the calibration could not measure it
+    candidates: tuple[RankedMatch, ...]  # investigation: the top k; identification: clearing
+    threshold: float  # the identification threshold for this gallery size and FPIR
+    false_match_rate: float | None  # per comparison at it; None when not measured
     quality: QualityReport
     timings_ms: dict[str, float]
+    mode: IdentifyMode = IdentifyMode.INVESTIGATION
+    decision: IdentifyDecision = IdentifyDecision.NOT_IDENTIFIED
+    point: GalleryOperatingPoint | None = None
+    statement: str = ""
+    reasons: tuple[str, ...] = ()  # quality reasons when a recapture is asked for
+
+    @property
+    def cleared(self) -> tuple[RankedMatch, ...]:
+        return tuple(c for c in self.candidates if c.clears_threshold)
 
 
 @dataclass(frozen=True)
