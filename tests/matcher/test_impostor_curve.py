@@ -10,6 +10,7 @@ from matcher.impostor_curve import (
     mosip_target_from_fpir,
     per_comparison_fmr,
 )
+from matcher.thresholds import default_thresholds
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,15 @@ def test_curve_round_trips_and_refuses_bad_points(impostor_scores: np.ndarray) -
     assert ImpostorCurve.from_dict(curve.to_dict()) == curve
     with pytest.raises(ValueError):
         ImpostorCurve((0.9, 0.8), (0.1, 0.01), 100)  # scores must ascend
+
+
+def test_shipped_calibration_scales_the_identification_threshold() -> None:
+    thresholds = default_thresholds()
+    assert thresholds.impostor_curve is not None and thresholds.identify_fpir is not None
+    small = thresholds.identification_point(10)
+    large = thresholds.identification_point(1000)
+    assert small.scaled and large.scaled
+    assert small.threshold < large.threshold
+    # At the calibration's own gallery size the scaled point is the written one.
+    assert large.threshold == pytest.approx(thresholds.identify.threshold, abs=2e-3)
+    assert thresholds.identification_point(1000, fpir=0.1).threshold < large.threshold
