@@ -86,3 +86,11 @@ def test_shipped_calibration_scales_the_identification_threshold() -> None:
     # At the calibration's own gallery size the scaled point is the written one.
     assert large.threshold == pytest.approx(thresholds.identify.threshold, abs=2e-3)
     assert thresholds.identification_point(1000, fpir=0.1).threshold < large.threshold
+
+
+def test_duplicate_threshold_rises_with_a_large_gallery_but_never_falls() -> None:
+    thresholds = default_thresholds()
+    assert thresholds.duplicate_point(10).threshold == thresholds.duplicate.threshold
+    assert not thresholds.duplicate_point(10).scaled
+    large = thresholds.duplicate_point(100_000)
+    assert large.scaled and large.threshold > thresholds.duplicate.threshold
