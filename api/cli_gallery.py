@@ -113,6 +113,7 @@ def enrollment_to_dict(outcome: EnrollmentOutcome) -> dict[str, Any]:
         "review_id": outcome.review.id if outcome.review else None,
         "candidates": [candidate_to_dict(c) for c in outcome.candidates],
         "duplicate_threshold": outcome.duplicate_threshold,
+        "second_capture_advised": outcome.second_capture_advised,
         "reasons": list(outcome.reasons),
         "quality": outcome.quality.to_dict(),
     }
@@ -266,7 +267,9 @@ def identify(
             "threshold": outcome.threshold,
             "false_match_rate": outcome.false_match_rate,
             "target_fpir": point.target_fpir,
-            "target_fpir_db": round(point.target_fpir_db, 3),
+            "target_fpir_db": (
+                None if point.target_fpir_db is None else round(point.target_fpir_db, 3)
+            ),
             "gallery_size": point.gallery_size,
             "threshold_scaled": point.scaled,
             "recapture_advised": not outcome.quality.usable and not outcome.cleared,

@@ -349,6 +349,7 @@ class Enrollment(_Model):
                 "review_id": 4,
                 "candidates": [{"subject_id": "A-2024-000123", "score": 0.931}],
                 "duplicate_threshold": 0.875,
+                "second_capture_advised": False,
                 "quality": {"usable": True, "profile": "enrollment", "failing": []},
                 "timings_ms": {"face_total": 412.0},
             }
@@ -362,6 +363,9 @@ class Enrollment(_Model):
     review_id: int | None
     candidates: list[Candidate]
     duplicate_threshold: float
+    second_capture_advised: bool = Field(
+        False, description="accepted with one photo: a second photo makes search more reliable"
+    )
     quality: QualitySummary
     timings_ms: dict[str, float]
 
@@ -378,6 +382,7 @@ class Enrollment(_Model):
                 Candidate(subject_id=c.subject_ref, score=c.score) for c in outcome.candidates
             ],
             duplicate_threshold=outcome.duplicate_threshold,
+            second_capture_advised=outcome.second_capture_advised,
             quality=QualitySummary.from_report(outcome.quality),
             timings_ms=_timings(outcome.timings_ms),
         )
@@ -490,8 +495,8 @@ class Identification(_Model):
     )
     threshold: float = Field(description="identification threshold at this gallery size")
     false_match_rate: float | None = Field(description="per comparison at the threshold")
-    target_fpir: float
-    target_fpir_db: float = Field(description="the same in MOSIP's -10·log10(FPIR)")
+    target_fpir: float | None = Field(description="FPIR the threshold is set for (null: unknown)")
+    target_fpir_db: float | None = Field(description="the same in MOSIP's -10·log10(FPIR)")
     gallery_size: int = Field(description="enrolled subjects searched")
     threshold_scaled: bool = Field(
         description="false: the thresholds file has no impostor curve, the threshold is fixed"
@@ -524,7 +529,7 @@ class Identification(_Model):
             threshold=outcome.threshold,
             false_match_rate=outcome.false_match_rate,
             target_fpir=point.target_fpir,
-            target_fpir_db=round(point.target_fpir_db, 3),
+            target_fpir_db=None if point.target_fpir_db is None else round(point.target_fpir_db, 3),
             gallery_size=point.gallery_size,
             threshold_scaled=point.scaled,
             recapture_advised=not outcome.quality.usable and not outcome.cleared,

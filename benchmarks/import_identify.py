@@ -29,6 +29,7 @@ from api.cli_gallery import service_from_settings
 from benchmarks.report import RunContext, command_line, markdown_table, write_report
 from biometric.datasets import LabeledPhoto, list_labeled_photos, read_lfw_pairs
 from biometric.errors import NoFaceFound
+from enrollment.errors import SubjectNotFound
 
 TODAY_IDENTIFY_THRESHOLD = 0.944545  # shipped before issue 15 (5 % FPIR at 1,000 subjects)
 DATA_CAVEAT = (
@@ -77,9 +78,10 @@ def run(faces: Path, subjects: int, probes_wanted: int, workers: int) -> dict[st
         )
         os.environ["WAJAH_DATA_DIR"] = env["WAJAH_DATA_DIR"]
         rank1 = top5 = empty = cleared = today_empty = no_face = active = 0
+        enrolled_rank1 = enrolled_top5 = enrolled_probes = 0
         with service_from_settings() as service:
             stats = service.index_stats()
-            _, active = service.list_subjects(limit=1, status="active")
+            _, active = service.list_subjects(limit=1, status="active")  # incl. refused
             for photo in probes:
                 try:
                     outcome = service.identify(photo.path.read_bytes(), 5)
@@ -89,6 +91,14 @@ def run(faces: Path, subjects: int, probes_wanted: int, workers: int) -> dict[st
                 refs = [c.subject_ref for c in outcome.candidates]
                 rank1 += refs[:1] == [photo.identity]
                 top5 += photo.identity in refs
+                try:  # refused at import, or waiting for a review: not searchable
+                    record = service.get_subject_by_ref(photo.identity)
+                    searchable = record.status == "active" and record.sample_count > 0
+                except SubjectNotFound:
+                    searchable = False
+                enrolled_probes += searchable
+                enrolled_rank1 += searchable and refs[:1] == [photo.identity]
+                enrolled_top5 += searchable and photo.identity in refs
                 empty += not refs
                 cleared += bool(outcome.cleared)
                 today_empty += not any(
@@ -103,6 +113,9 @@ def run(faces: Path, subjects: int, probes_wanted: int, workers: int) -> dict[st
         "probes_without_face": no_face,
         "rank1": rank1,
         "top5": top5,
+        "probes_of_active_subjects": enrolled_probes,
+        "rank1_active": enrolled_rank1,
+        "top5_active": enrolled_top5,
         "empty_answers": empty,
         "cleared_threshold": cleared,
         "empty_before_issue_15": today_empty,
@@ -114,12 +127,16 @@ def run(faces: Path, subjects: int, probes_wanted: int, workers: int) -> dict[st
 def markdown(results: dict[str, Any]) -> str:
     n = results["searched"]
 
-    def share(count: int) -> str:
+    def share(count: int, n: int = n) -> str:
         return f"{count / n * 100:.1f} % ({count} / {n})" if n else "n/a"
+
+    active = results["probes_of_active_subjects"]
 
     rows = [
         ["rank-1 (investigation)", share(results["rank1"])],
         ["true mate in the top 5", share(results["top5"])],
+        ["rank-1, probes whose subject was enrolled", share(results["rank1_active"], active)],
+        ["top-5, probes whose subject was enrolled", share(results["top5_active"], active)],
         ["answers with no candidate at all", share(results["empty_answers"])],
         ["answers with a candidate clearing the threshold", share(results["cleared_threshold"])],
         [
@@ -130,8 +147,8 @@ def markdown(results: dict[str, Any]) -> str:
     return (
         f"`wajah import` of {results['archive_photos']} photos (one per LFW identity not used "
         f"for tuning): {results['subjects_in_gallery']} subjects in the gallery, "
-        f"{results['active_subjects']} active (the rest wait for a duplicate review or were "
-        f"refused); {results['probes']} probes, {results['probes_without_face']} without a "
+        f"{results['active_subjects']} subject records active (those refused at import are "
+        f"records without a face); {results['probes']} probes, {results['probes_without_face']} without a "
         "face found.\n\n"
         + markdown_table(["measure", "value"], rows)
         + f"\n\n{results['caveat']}\n"

@@ -97,7 +97,11 @@ def identification_result(
     )
     cleared = [c for c in ranked if c.clears_threshold]
     reasons: tuple[str, ...] = ()
-    rate = f"FPIR {point.target_fpir:.2g} over {point.gallery_size:,} enrolled subjects"
+    rate = (
+        f"FPIR {point.target_fpir:.2g} over {point.gallery_size:,} enrolled subjects"
+        if point.target_fpir is not None
+        else f"a fixed threshold; {point.gallery_size:,} enrolled subjects"
+    )
     if cleared:
         decision = IdentifyDecision.IDENTIFIED
         statement = (

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -40,7 +39,7 @@ class GalleryOperatingPoint:
     """A 1:N threshold for one gallery size and FPIR target, and what it stands for."""
 
     threshold: float  # cosine similarity; a candidate scoring >= it clears the threshold
-    target_fpir: float  # false-positive identification rate asked for
+    target_fpir: float | None  # FPIR asked for (None: a fixed point with no measured FMR)
     gallery_size: int  # subjects searched
     false_match_rate: float | None  # per comparison at the threshold (None: not measured)
     scaled: bool  # True: computed for this gallery size from the impostor curve
@@ -48,9 +47,11 @@ class GalleryOperatingPoint:
     description: str
 
     @property
-    def target_fpir_db(self) -> float:
+    def target_fpir_db(self) -> float | None:
         """The target in MOSIP's ``targetFPIR`` convention, -10 log10(FPIR)."""
-        return mosip_target_from_fpir(self.target_fpir) if self.target_fpir > 0 else math.inf
+        if self.target_fpir is None or self.target_fpir <= 0:
+            return None
+        return mosip_target_from_fpir(self.target_fpir)
 
     def as_operating_point(self) -> OperatingPoint:
         return OperatingPoint(self.threshold, self.false_match_rate, None, self.description)
@@ -120,7 +121,7 @@ class Thresholds:
             implied = (
                 fpir_of_fmr(fixed.false_match_rate, size)
                 if fixed.false_match_rate is not None
-                else float("nan")
+                else None
             )
             return GalleryOperatingPoint(
                 threshold=fixed.threshold,

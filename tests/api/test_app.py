@@ -79,6 +79,7 @@ def test_enrolled_people_are_accepted(enrolled: dict[str, Enrollment]) -> None:
         assert outcome.status == "accepted", ref
         assert outcome.subject_id == ref
         assert outcome.candidates == []
+        assert outcome.second_capture_advised  # one photo each: ask for a second
         assert outcome.quality.usable
 
 

@@ -90,6 +90,7 @@ def test_enroll_verify_identify_review_delete(faces_dir: Path, env: dict[str, st
 
     code, enrolled = run("enroll", str(rose / "img2.jpg"), "--subject", "A-1", "--name", "R L")
     assert (code, enrolled["status"]) == (0, "accepted")
+    assert enrolled["second_capture_advised"] is True
     code, enrolled = run(
         "enroll", str(obama / "obama.jpg"), "--subject", "B-1", "--name", "B O", "--profile", "scan"
     )

@@ -50,6 +50,7 @@ def test_investigation_always_ranks_the_top_k(thresholds: Thresholds) -> None:
     assert "possible candidates for review" in result.statement
     rates = [c.false_positive_identification_rate for c in result.candidates]
     assert rates[0] is not None and rates[1] is not None
+    assert point.target_fpir is not None
     assert rates[0] > point.target_fpir  # below the threshold: more common among strangers
     assert rates[0] < rates[1]  # the higher score is the rarer one
 
@@ -63,7 +64,7 @@ def test_identification_lists_only_candidates_that_clear(thresholds: Thresholds)
     assert result.decision is IdentifyDecision.IDENTIFIED
     assert [c.subject_id for c in result.candidates] == [1]
     rate = result.candidates[0].false_positive_identification_rate
-    assert rate is not None and rate <= point.target_fpir
+    assert rate is not None and point.target_fpir is not None and rate <= point.target_fpir
     nothing = identification_result(
         found(scores[1]), point, thresholds.impostor_curve, IdentifyMode.IDENTIFICATION
     )
@@ -92,6 +93,12 @@ def test_a_file_without_a_curve_keeps_its_fixed_threshold() -> None:
     old = Thresholds(FIXED, FIXED, FIXED, "m", "old", "2025-01-01")
     point = old.identification_point(50)
     assert not point.scaled and point.threshold == FIXED.threshold
+    assert point.target_fpir == pytest.approx(1 - (1 - 1e-5) ** 50)  # what the FMR implies
+    unmeasured = OperatingPoint(0.95, None, None, "no rate")
+    blind = Thresholds(unmeasured, unmeasured, unmeasured, "m", "old", "2025-01-01")
+    nothing = identification_result(found(0.9), blind.identification_point(50), None)
+    assert nothing.point.target_fpir is None and nothing.point.target_fpir_db is None
+    assert "fixed threshold" in nothing.statement
     result = identification_result(found(0.96, 0.90), point, None)
     assert [c.clears_threshold for c in result.candidates] == [True, False]
     assert result.candidates[1].false_positive_identification_rate is None
