@@ -148,8 +148,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"`wajah import` of {results['archive_photos']} photos (one per LFW identity not used "
         f"for tuning): {results['subjects_in_gallery']} subjects in the gallery, "
         f"{results['active_subjects']} subject records active (those refused at import are "
-        f"records without a face); {results['probes']} probes, {results['probes_without_face']} without a "
-        "face found.\n\n"
+        f"records without a face); {results['probes']} probes, "
+        f"{results['probes_without_face']} without a face found.\n\n"
         + markdown_table(["measure", "value"], rows)
         + f"\n\n{results['caveat']}\n"
     )
