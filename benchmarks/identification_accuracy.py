@@ -1,7 +1,7 @@
 """1:N accuracy of what issue 15 proposes, tuned on development identities and confirmed on
 identities not used for tuning.
 
-Run: ``python -m benchmarks.identification_accuracy [--faces DIR] [--cache C.npz]``.
+Run: ``python -m wajah.benchmarks.identification_accuracy [--faces DIR] [--cache C.npz]``.
 
 * development set: the LFW pairsDevTrain identities (what the shipped thresholds are calibrated
   on); every threshold a variant uses is set here, from that variant's own impostor scores;
@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import RunContext, command_line, markdown_table, write_report
-from biometric.datasets import LabeledPhoto, list_labeled_photos, read_lfw_pairs
-from biometric.engine import EngineConfig, FaceEngine
-from biometric.errors import WajahInputError
-from biometric.quality import PROFILES
-from matcher.impostor_curve import ImpostorCurve
+from wajah.benchmarks.report import RunContext, command_line, markdown_table, write_report
+from wajah.biometric.datasets import LabeledPhoto, list_labeled_photos, read_lfw_pairs
+from wajah.biometric.engine import EngineConfig, FaceEngine
+from wajah.biometric.errors import WajahInputError
+from wajah.biometric.quality import PROFILES
+from wajah.matcher.impostor_curve import ImpostorCurve
 
 DATA_CAVEAT = (
     "../shared/faces holds no Southeast Asian faces in any number and no children: these "

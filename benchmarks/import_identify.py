@@ -1,6 +1,6 @@
 """What a new user sees: ``wajah import`` of a legacy archive, then ``wajah identify``.
 
-Run: ``python -m benchmarks.import_identify [--faces DIR] [--subjects 450] [--probes 150]``.
+Run: ``python -m wajah.benchmarks.import_identify [--faces DIR] [--subjects 450] [--probes 150]``.
 
 The archive: one photo each of LFW identities that no threshold was tuned on (pairsDevTest
 identities with two or more photos first, then single-photo identities named in neither pairs
@@ -25,11 +25,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from api.cli_gallery import service_from_settings
-from benchmarks.report import RunContext, command_line, markdown_table, write_report
-from biometric.datasets import LabeledPhoto, list_labeled_photos, read_lfw_pairs
-from biometric.errors import NoFaceFound
-from enrollment.errors import SubjectNotFound
+from wajah.api.cli.gallery import service_from_settings
+from wajah.benchmarks.report import RunContext, command_line, markdown_table, write_report
+from wajah.biometric.datasets import LabeledPhoto, list_labeled_photos, read_lfw_pairs
+from wajah.biometric.errors import NoFaceFound
+from wajah.enrollment.errors import SubjectNotFound
 
 TODAY_IDENTIFY_THRESHOLD = 0.944545  # shipped before issue 15 (5 % FPIR at 1,000 subjects)
 DATA_CAVEAT = (

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from matcher.impostor_curve import ImpostorCurve, fpir_of_fmr
-from matcher.thresholds import GalleryOperatingPoint
+from wajah.matcher.impostor_curve import ImpostorCurve, fpir_of_fmr
+from wajah.matcher.thresholds import GalleryOperatingPoint
 
 
 class IdentifyMode(StrEnum):

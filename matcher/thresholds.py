@@ -9,7 +9,7 @@
 on. The ``identify`` and ``duplicate`` points in the file hold for the gallery size the
 calibration assumed; a file with an ``impostor_curve`` (and the FPIR targets) lets the service
 recompute both for the *current* gallery size (:meth:`Thresholds.identification_point`,
-:mod:`matcher.impostor_curve`). Files without one keep their fixed points.
+:mod:`wajah.matcher.impostor_curve`). Files without one keep their fixed points.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from matcher.atomic_files import atomic_write
-from matcher.decision import OperatingPoint
-from matcher.errors import ThresholdsError
-from matcher.impostor_curve import (
+from wajah.matcher.atomic_files import atomic_write
+from wajah.matcher.decision import OperatingPoint
+from wajah.matcher.errors import ThresholdsError
+from wajah.matcher.impostor_curve import (
     ImpostorCurve,
     fpir_of_fmr,
     mosip_target_from_fpir,
@@ -234,7 +234,7 @@ def load_thresholds(path: Path | str, expected_model_tag: str | None = None) -> 
 
 def default_thresholds(expected_model_tag: str | None = None) -> Thresholds:
     """The thresholds shipped with the package (``matcher/default_thresholds.json``)."""
-    text = resources.files("matcher").joinpath(DEFAULT_THRESHOLDS_RESOURCE).read_text("utf-8")
+    text = resources.files("wajah.matcher").joinpath(DEFAULT_THRESHOLDS_RESOURCE).read_text("utf-8")
     return parse_thresholds(text, expected_model_tag)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from enrollment.access import Role
+from wajah.enrollment.access import Role
 from tests.api.conftest import write_test_thresholds
 
 READY_TIMEOUT_S = 180.0

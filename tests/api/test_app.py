@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from api.schemas import Enrollment, Identification, OpsSummary, Review, Subject, Verification
-from enrollment.access import Role
+from wajah.api.schemas import Enrollment, Identification, OpsSummary, Review, Subject, Verification
+from wajah.enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from enrollment.access import Role
+from wajah.enrollment.access import Role
 from tests.api.conftest import ApiHarness
 
 CLERK, OFFICER, SUPERVISOR, OPS, ADMIN = (

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from enrollment.access import Role
+from wajah.enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
 

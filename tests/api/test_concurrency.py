@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from enrollment.access import Role
+from wajah.enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from enrollment.access import Role
+from wajah.enrollment.access import Role
 from tests.api.conftest import ApiHarness
 
 

@@ -19,9 +19,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
-from api.settings import Settings
-from enrollment.access import Role
+from wajah.api.http.app import create_app
+from wajah.api.settings import Settings
+from wajah.enrollment.access import Role
 from tests.api.conftest import ApiHarness
 
 CHECKS = [

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from enrollment.access import Role
+from wajah.enrollment.access import Role
 from tests.api.live_server import LiveServer
 from tests.api.photos import lfw, upload
 from tests.bad_images import BadImage, corpus

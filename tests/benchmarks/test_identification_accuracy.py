@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.identification_accuracy import fusion, tune
+from wajah.benchmarks.identification_accuracy import fusion, tune
 
 
 def unit(angle_deg: float) -> np.ndarray:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.studies import exact_single, exact_top1, single_query_latency
+from wajah.benchmarks.studies import exact_single, exact_top1, single_query_latency
 from tests.matcher.synthetic import unit_rows
 
 

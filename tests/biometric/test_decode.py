@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from biometric.decode import (
+from wajah.biometric.decode import (
     DecodedImage,
     DecodeLimits,
     ImageHeader,
@@ -22,7 +22,7 @@ from biometric.decode import (
     probe_image,
     read_image_file,
 )
-from biometric.errors import (
+from wajah.biometric.errors import (
     ImageDecodeError,
     ImageDimensionsRefused,
     ImageTooComplex,

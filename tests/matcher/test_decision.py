@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.decision import Decision, OperatingPoint, decide, verify
+from wajah.matcher.decision import Decision, OperatingPoint, decide, verify
 from tests.matcher.synthetic import population
 
 POINT = OperatingPoint(

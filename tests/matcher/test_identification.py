@@ -3,15 +3,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.decision import OperatingPoint
-from matcher.identification import (
+from wajah.matcher.decision import OperatingPoint
+from wajah.matcher.identification import (
     IdentifyDecision,
     IdentifyMode,
     ScoredSubject,
     identification_result,
 )
-from matcher.impostor_curve import ImpostorCurve
-from matcher.thresholds import Thresholds
+from wajah.matcher.impostor_curve import ImpostorCurve
+from wajah.matcher.thresholds import Thresholds
 
 FIXED = OperatingPoint(0.95, 1e-5, 0.3, "fixed")
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.impostor_curve import (
+from wajah.matcher.impostor_curve import (
     ImpostorCurve,
     fpir_from_mosip_target,
     fpir_of_fmr,
     mosip_target_from_fpir,
     per_comparison_fmr,
 )
-from matcher.thresholds import default_thresholds
+from wajah.matcher.thresholds import default_thresholds
 
 
 @pytest.fixture(scope="module")

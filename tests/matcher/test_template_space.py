@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biometric.templates import MODEL_TAG
-from matcher.photo_calibration import LabeledTemplates, save_labeled_templates
-from matcher.template_space import (
+from wajah.biometric.templates import MODEL_TAG
+from wajah.matcher.photo_calibration import LabeledTemplates, save_labeled_templates
+from wajah.matcher.template_space import (
     RIDGE_FRACTION,
     TemplateSpace,
     discriminant_basis,
