@@ -23,9 +23,15 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
 from wajah.api.cli.support import emit_json, fail, stderr_console
-from wajah.benchmarks.report import DEFAULT_OUT_DIR, RunContext, WrittenFiles, command_line, write_report
+
+from wajah.benchmarks.report import (
+    DEFAULT_OUT_DIR,
+    RunContext,
+    WrittenFiles,
+    command_line,
+    write_report,
+)
 
 bench_app = typer.Typer(
     help="Benchmarks for operations: 1:N search (match), accuracy on labeled photos (accuracy), "

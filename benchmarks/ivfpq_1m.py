@@ -38,7 +38,13 @@ from threadpoolctl import threadpool_limits
 from wajah.benchmarks.acquisition import default_cache_dir
 from wajah.benchmarks.galleries import fit_real
 from wajah.benchmarks.match_report import TARGET_APPROX_P99_MS, TARGET_RANK1_LOSS
-from wajah.benchmarks.report import RunContext, command_line, markdown_table, rss_bytes, write_report
+from wajah.benchmarks.report import (
+    RunContext,
+    command_line,
+    markdown_table,
+    rss_bytes,
+    write_report,
+)
 from wajah.benchmarks.studies import (
     DEFAULT_FACES_DIR,
     RESULTS_DIR,

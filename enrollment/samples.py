@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from wajah.enrollment.clock import utcnow
 from wajah.enrollment.db import STATION_MAX, FaceSample, Subject, TemplateRow
 from wajah.enrollment.errors import InvalidSubjectData
-from wajah.enrollment.records import Capture, CaptureSource, MovedSamples, SampleRecord, StoredTemplate
+from wajah.enrollment.records import (
+    Capture,
+    CaptureSource,
+    MovedSamples,
+    SampleRecord,
+    StoredTemplate,
+)
 from wajah.enrollment.sealing import (
     chip_associated,
     decode_chip,
@@ -24,7 +30,12 @@ from wajah.enrollment.sealing import (
     template_associated,
     template_plaintext,
 )
-from wajah.enrollment.session_scope import SessionScope, int64_array, require_sample, require_subject
+from wajah.enrollment.session_scope import (
+    SessionScope,
+    int64_array,
+    require_sample,
+    require_subject,
+)
 from wajah.enrollment.validation import (
     clean_aware_utc,
     clean_quality_report,

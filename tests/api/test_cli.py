@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-
 from wajah.api.cli.main import app
 
 runner = CliRunner()

@@ -9,12 +9,17 @@ from typing import Any
 
 import anyio
 import pytest
-
 from wajah.api.http.errors import ApiProblem
-from wajah.api.http.limits import FailedVerifications, RateLimiter, VerificationLockout, run_blocking
-from wajah.enrollment.access import Role
+from wajah.api.http.limits import (
+    FailedVerifications,
+    RateLimiter,
+    VerificationLockout,
+    run_blocking,
+)
+
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
+from wajah.enrollment.access import Role
 
 
 class FakeClock:

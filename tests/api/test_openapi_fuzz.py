@@ -18,11 +18,11 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-
 from wajah.api.http.app import create_app
+
+from tests.api.conftest import ApiHarness
 from wajah.api.settings import Settings
 from wajah.enrollment.access import Role
-from tests.api.conftest import ApiHarness
 
 CHECKS = [
     not_a_server_error,

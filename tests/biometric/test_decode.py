@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
+from tests.bad_images import many_scan_jpeg
 from wajah.biometric.decode import (
     DecodedImage,
     DecodeLimits,
@@ -31,7 +32,6 @@ from wajah.biometric.errors import (
     WajahError,
     WajahInputError,
 )
-from tests.bad_images import many_scan_jpeg
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)

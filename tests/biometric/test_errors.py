@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-import api.http.errors
-import enrollment.errors
-import matcher.errors
 from wajah.biometric.errors import ImageTooLarge, WajahError
 
 

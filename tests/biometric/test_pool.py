@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import wajah.biometric.pool as pool_module
+from tests.bad_images import png_declaring
 from wajah.biometric.engine import EngineConfig
 from wajah.biometric.errors import (
     FaceWorkerFault,
@@ -25,7 +26,6 @@ from wajah.biometric.errors import (
 )
 from wajah.biometric.pool import EnginePool, PoolConfig
 from wajah.biometric.quality import PROFILES
-from tests.bad_images import png_declaring
 
 PROFILE = PROFILES["verification"]
 

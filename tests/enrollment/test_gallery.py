@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tests.matcher.synthetic import dlib_like_population
 from wajah.biometric.templates import MODEL_TAG, Template, normalise
 from wajah.enrollment.gallery import GalleryKeeper, rebuild_index
 from wajah.enrollment.records import Capture, TemplateBatch
@@ -18,7 +19,6 @@ from wajah.enrollment.store import RecordStore, open_record_store
 from wajah.matcher.config import automatic_nlist
 from wajah.matcher.index import GalleryIndex, IndexConfig
 from wajah.matcher.persistence import load_index, save_index
-from tests.matcher.synthetic import dlib_like_population
 
 CHIP = np.zeros((150, 150, 3), dtype=np.uint8)
 

@@ -29,7 +29,12 @@ from wajah.enrollment.errors import (
     SubjectAlreadyExists,
     SubjectNotFound,
 )
-from wajah.enrollment.migrations import alembic_config, current_revision, head_revision, upgrade_database
+from wajah.enrollment.migrations import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade_database,
+)
 from wajah.enrollment.records import (
     Capture,
     ReviewCandidate,

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from tests.conftest import PROJECT_ROOT
+from tests.matcher.synthetic import population
 from wajah.biometric.templates import MODEL_TAG
 from wajah.matcher.errors import (
     IndexConfigMismatch,
@@ -25,8 +27,6 @@ from wajah.matcher.errors import (
 )
 from wajah.matcher.index import GalleryIndex, IndexConfig
 from wajah.matcher.persistence import IndexNotSealed, load_index, save_index
-from tests.conftest import PROJECT_ROOT
-from tests.matcher.synthetic import population
 
 CONFIGS = {
     "flat": IndexConfig(),
