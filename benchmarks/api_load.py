@@ -545,7 +545,6 @@ def _run(
     """Keys, gallery and the measurements; returns the results and, apart because they are
     never written, the run's key secrets and its gallery (photos)."""
     from wajah.api.http.app import admin_key_path
-
     from wajah.api.settings import Settings
 
     admin_secret = admin_key_path(Settings(data_dir=data_dir)).read_text().strip()

@@ -23,8 +23,8 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from wajah.api.cli.support import emit_json, fail, stderr_console
 
+from wajah.api.cli.support import emit_json, fail, stderr_console
 from wajah.benchmarks.report import (
     DEFAULT_OUT_DIR,
     RunContext,

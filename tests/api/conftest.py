@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from wajah.api.http.app import admin_key_path, create_app
 
+from wajah.api.http.app import admin_key_path, create_app
 from wajah.api.runtime import ServiceParts, build_service_parts
 from wajah.api.settings import Settings
 from wajah.biometric.templates import MODEL_TAG

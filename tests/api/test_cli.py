@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
 from wajah.api.cli.main import app
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ import pytest
 import typer
 from click.testing import Result
 from typer.testing import CliRunner
-from wajah.api.cli.admin import audit_app, keys_app
 
+from wajah.api.cli.admin import audit_app, keys_app
 from wajah.enrollment.access import KeyStore, Role
 from wajah.enrollment.db import create_database_engine
 

@@ -9,6 +9,9 @@ from typing import Any
 
 import anyio
 import pytest
+
+from tests.api.conftest import ApiHarness
+from tests.api.photos import lfw, upload
 from wajah.api.http.errors import ApiProblem
 from wajah.api.http.limits import (
     FailedVerifications,
@@ -16,9 +19,6 @@ from wajah.api.http.limits import (
     VerificationLockout,
     run_blocking,
 )
-
-from tests.api.conftest import ApiHarness
-from tests.api.photos import lfw, upload
 from wajah.enrollment.access import Role
 
 

@@ -18,9 +18,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from wajah.api.http.app import create_app
 
 from tests.api.conftest import ApiHarness
+from wajah.api.http.app import create_app
 from wajah.api.settings import Settings
 from wajah.enrollment.access import Role
 

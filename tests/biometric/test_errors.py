@@ -13,7 +13,7 @@ from wajah.biometric.errors import ImageTooLarge, WajahError
 
 
 def all_error_classes() -> list[type[WajahError]]:
-    assert api.http.errors and enrollment.errors and matcher.errors  # their classes register below
+    assert api_errors and enrollment_errors and matcher_errors  # their classes register below
     found: list[type[WajahError]] = []
     pending: list[type[WajahError]] = [WajahError]
     while pending:

@@ -9,6 +9,7 @@ import re
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
 from wajah.api.http.console import CONSOLE_DIR, mount_console
 
 LANGUAGES = ("id", "en")

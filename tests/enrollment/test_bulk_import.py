@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import typer
 from typer.testing import CliRunner
-from wajah.api.cli.bulk_import import import_photos
 
+from wajah.api.cli.bulk_import import import_photos
 from wajah.api.runtime import build_service
 from wajah.api.settings import Settings
 from wajah.enrollment.bulk_import import (

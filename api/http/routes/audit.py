@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+
 from wajah.api.http.audit_trail import audited, entry_of
 from wajah.api.http.auth import Caller, require
 from wajah.api.http.errors import ApiProblem
 from wajah.api.http.routes._support import AUTH_PROBLEMS, blocking, problems
-
 from wajah.api.schemas import AuditPage, AuditRecord
 from wajah.enrollment.access import Role
 from wajah.enrollment.audit import AuditEvent, AuditLog

@@ -31,6 +31,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from wajah.api.http.audit_trail import OUTCOME_OK, AuditEntry
 from wajah.api.http.auth import Caller
 from wajah.api.http.console import mount_console
@@ -39,7 +40,6 @@ from wajah.api.http.headers import security_headers
 from wajah.api.http.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
 from wajah.api.http.metrics import UNMATCHED_ROUTE, ApiMetrics
 from wajah.api.http.routes import ROUTERS
-
 from wajah.api.logs import request_id_var
 from wajah.api.runtime import build_service
 from wajah.api.schemas import ProblemDetails, Readiness

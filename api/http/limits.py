@@ -19,6 +19,7 @@ from typing import Final, TypeVar
 import anyio
 from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from wajah.api.http.errors import ApiProblem, problem_for, problem_response
 
 T = TypeVar("T")

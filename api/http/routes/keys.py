@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+
 from wajah.api.http.audit_trail import AuditEntry, audited
 from wajah.api.http.auth import Caller, require
 from wajah.api.http.routes._support import AUTH_PROBLEMS, blocking, problems
-
 from wajah.api.schemas import KeyCreate, KeyCreated, KeyInfo, KeyList, Me
 from wajah.enrollment.access import KeyStore, Role
 

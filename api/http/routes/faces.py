@@ -7,6 +7,7 @@ from typing import Annotated
 import cv2
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict
+
 from wajah.api.http.audit_trail import audited, entry_of
 from wajah.api.http.auth import Caller, require
 from wajah.api.http.errors import LowQuality
@@ -22,7 +23,6 @@ from wajah.api.http.routes._support import (
     service_of,
 )
 from wajah.api.http.routes.subjects import READERS, SubjectIdPath
-
 from wajah.api.schemas import CaptureSourceName, Enrollment, QualityProfileName, SampleList
 from wajah.api.schemas import Sample as SampleOut
 from wajah.enrollment.access import Role

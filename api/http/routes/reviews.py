@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+
 from wajah.api.http.audit_trail import audited, entry_of
 from wajah.api.http.auth import Caller, require
 from wajah.api.http.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
-
 from wajah.api.schemas import Review, ReviewList, ReviewResolve
 from wajah.enrollment.access import Role
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 
+from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 from wajah.api.runtime import build_service, engine_config, open_store
 from wajah.api.settings import Settings
 from wajah.biometric.datasets import list_labeled_photos, read_lfw_pairs

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import typer
 from rich.table import Table
-from wajah.api.cli.support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
 
+from wajah.api.cli.support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
 from wajah.api.runtime import build_engine, load_settings_thresholds
 from wajah.api.settings import Settings
 from wajah.biometric.engine import FaceAnalysis, FaceEngine

@@ -15,10 +15,10 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
 from wajah.api.http.errors import PROBLEM_MEDIA_TYPE, ApiProblem, validation_errors
 from wajah.api.http.limits import VerificationLockout, run_blocking
 from wajah.api.http.metrics import ApiMetrics
-
 from wajah.api.settings import Settings
 from wajah.enrollment.service import IdentityService
 

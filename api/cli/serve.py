@@ -6,8 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from wajah.api.cli.support import emit_json, stderr_console
 
+from wajah.api.cli.support import emit_json, stderr_console
 from wajah.api.settings import Settings
 
 
@@ -25,8 +25,8 @@ def serve(
     """Run the HTTP API (JSON logs on stderr). The first start writes an admin key to
     <data_dir>/keys/admin.key."""
     import uvicorn
-    from wajah.api.http.app import admin_key_path, create_app
 
+    from wajah.api.http.app import admin_key_path, create_app
     from wajah.api.logs import configure_logging
 
     settings = Settings()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
+
 from wajah.api.http.auth import Caller, require
 from wajah.api.http.routes._support import (
     IMAGE_PROBLEMS,
@@ -15,7 +16,6 @@ from wajah.api.http.routes._support import (
     read_image_upload,
     service_of,
 )
-
 from wajah.api.schemas import QualityProfileName, QualityResult
 from wajah.enrollment.access import Role
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
 from wajah.api.http.audit_trail import audited, entry_of
 from wajah.api.http.auth import Caller, require
 from wajah.api.http.routes._support import AUTH_PROBLEMS, blocking, problems, service_of
-
 from wajah.api.schemas import Subject, SubjectCreate, SubjectPage, SubjectUpdate
 from wajah.enrollment.access import Role
 

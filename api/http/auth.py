@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from anyio import to_thread
 from fastapi import Request
-from wajah.api.http.errors import ApiProblem
 
+from wajah.api.http.errors import ApiProblem
 from wajah.enrollment.access import ApiKey, KeyStore, Role
 from wajah.enrollment.errors import InvalidApiKey
 

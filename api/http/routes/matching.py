@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from wajah.api.http.audit_trail import MAX_LISTED_REFS, audited, entry_of
 from wajah.api.http.auth import Caller, require
 from wajah.api.http.routes._support import (
@@ -23,7 +24,6 @@ from wajah.api.http.routes._support import (
     read_image_upload,
     service_of,
 )
-
 from wajah.api.schemas import Identification, Verification
 from wajah.enrollment.access import Role
 from wajah.enrollment.errors import SubjectNotFound

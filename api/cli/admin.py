@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 
+from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 from wajah.api.runtime import open_store
 from wajah.api.settings import Settings
 from wajah.enrollment.access import ApiKey, Role

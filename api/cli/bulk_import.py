@@ -25,8 +25,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 
+from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
 from wajah.api.runtime import build_service
 from wajah.api.settings import Settings
 from wajah.biometric.quality import PROFILES
