@@ -36,6 +36,7 @@ from wajah.enrollment.outcomes import (
     IdentificationOutcome,
     MatchCandidate,
     QualityOutcome,
+    RankedMatch,
     ResolutionOutcome,
     VerificationOutcome,
 )
@@ -57,6 +58,7 @@ from wajah.enrollment.store import RecordStore
 from wajah.enrollment.structured_log import log_event
 from wajah.matcher.decision import decide
 from wajah.matcher.errors import SubjectHasNoTemplates
+from wajah.matcher.identification import IdentifyMode, ScoredSubject, identification_result
 from wajah.matcher.index import Candidate, IndexStats
 from wajah.matcher.thresholds import Thresholds
 
@@ -69,6 +71,7 @@ __all__ = [
     "IdentityService",
     "MatchCandidate",
     "QualityOutcome",
+    "RankedMatch",
     "ResolutionOutcome",
     "VerificationOutcome",
 ]
@@ -76,6 +79,7 @@ __all__ = [
 logger = logging.getLogger("wajah.enrollment")
 
 DUPLICATE_CANDIDATES = 5  # how many look-alikes a review case lists
+IDENTIFY_SPARE_CANDIDATES = 5  # searched beyond k, for found subjects that are not active
 
 
 class IdentityService:
@@ -165,7 +169,8 @@ class IdentityService:
         (the bulk import pipelines many photos through the worker pool)."""
         subject = self._store.get_subject_by_ref(subject_ref)
         timings = {**processed.timings_ms, "face_total": face_ms}
-        duplicate = self.thresholds.duplicate
+        # The duplicate threshold for the gallery as it is now (FPIR grows with it).
+        duplicate = self.thresholds.duplicate_point(max(self._gallery.stats().subjects, 1))
         if processed.template is None or processed.chip is None or not processed.quality.usable:
             log_event(logger, "enroll_refused", subject_id=subject.id)
             return EnrollmentOutcome(
@@ -284,31 +289,82 @@ class IdentityService:
         }
         return VerificationOutcome(subject, verification, processed.quality, timings)
 
-    def identify(self, image: bytes, k: int = 5) -> IdentificationOutcome:
-        """1:N: the top-k active subjects above the identification threshold."""
+    def identify(
+        self,
+        image: bytes,
+        k: int = 5,
+        *,
+        mode: IdentifyMode | str = IdentifyMode.INVESTIGATION,
+        fpir: float | None = None,
+    ) -> IdentificationOutcome:
+        """1:N over the active subjects (:mod:`wajah.matcher.identification`).
+
+        ``investigation`` (default): the top-k always, ranked, each with the FPIR its score
+        stands for and whether it clears the threshold; ``identification``: only those that
+        clear it. The threshold is computed for the current gallery size at ``fpir`` (default:
+        the calibrated identify target).
+        """
+        mode = IdentifyMode(mode)
         processed, face_ms = self._process(image, PROFILES["verification"])
         if processed.template is None:
             raise NoFaceFound("no face found in the probe image")
-        operating_point = self.thresholds.identify
         start = time.perf_counter()
+        gallery_size = self._gallery.stats().subjects
+        point = self.thresholds.identification_point(gallery_size, fpir)
+        # A few extra: subjects pending review or erased are found but not shown.
         found = self._gallery.identify(
             processed.template.vector,
-            k,
-            operating_point.threshold,
+            k + IDENTIFY_SPARE_CANDIDATES,
+            None if mode is IdentifyMode.INVESTIGATION else point.threshold,
             model_tag=processed.template.model_tag,
         )
-        candidates = [c for c in self._describe(found) if c.status == SubjectStatus.ACTIVE]
+        described = [c for c in self._describe(found) if c.status == SubjectStatus.ACTIVE][:k]
+        result = identification_result(
+            [ScoredSubject(c.subject_id, c.score) for c in described],
+            point,
+            self.thresholds.impostor_curve,
+            mode,
+            probe_usable=processed.quality.usable,
+            probe_quality_reasons=[c.reason for c in processed.quality.failing],
+        )
+        by_id = {c.subject_id: c for c in described}
+        candidates = tuple(
+            RankedMatch(
+                rank=r.rank,
+                subject_id=r.subject_id,
+                subject_ref=by_id[r.subject_id].subject_ref,
+                score=r.score,
+                status=by_id[r.subject_id].status,
+                false_positive_identification_rate=r.false_positive_identification_rate,
+                clears_threshold=r.clears_threshold,
+            )
+            for r in result.candidates
+        )
         timings = {
             **processed.timings_ms,
             "face_total": face_ms,
             "search": (time.perf_counter() - start) * 1000.0,
         }
+        log_event(
+            logger,
+            "identified",
+            mode=mode.value,
+            decision=result.decision.value,
+            gallery_size=point.gallery_size,
+            candidates=len(candidates),
+            cleared=result.cleared,
+        )
         return IdentificationOutcome(
-            tuple(candidates),
-            operating_point.threshold,
-            operating_point.false_match_rate,
+            candidates,
+            point.threshold,
+            point.false_match_rate,
             processed.quality,
             timings,
+            mode=mode,
+            decision=result.decision,
+            point=point,
+            statement=result.statement,
+            reasons=result.reasons,
         )
 
     # -- subjects ------------------------------------------------------------------------

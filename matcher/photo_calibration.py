@@ -31,6 +31,7 @@ from wajah.biometric.quality import QualityProfile
 from wajah.biometric.templates import MODEL_TAG
 from wajah.matcher.calibration import ScoreCalibration, ThresholdChoice
 from wajah.matcher.decision import OperatingPoint
+from wajah.matcher.impostor_curve import ImpostorCurve
 from wajah.matcher.thresholds import Thresholds
 
 Progress = Callable[[int, int], None]
@@ -162,6 +163,10 @@ def calibrate_thresholds(
         identify=_point(identify, f"1:N identification, target FPIR {identify_fpir:g}."),
         duplicate=_point(duplicate, f"Duplicate search, target FPIR {duplicate_fpir:g}."),
         model_tag=MODEL_TAG,
+        impostor_curve=ImpostorCurve.from_scores(impostor),
+        identify_fpir=identify_fpir,
+        duplicate_fpir=duplicate_fpir,
+        gallery_size=gallery_size,
         calibrated_on=(
             f"{source}: {len(templates.identities):,} photos of {people:,} people, "
             f"{genuine.size:,} genuine and {impostor.size:,} impostor pairs; "
@@ -170,9 +175,10 @@ def calibrate_thresholds(
         ),
         calibrated_at=dt.date.today().isoformat(),
         notes=(
-            f"EER {calibration.equal_error_rate().rate:.4f}. Gallery size assumed for the "
-            f"1:N points: {gallery_size:,} subjects; FPIR grows with the gallery, so "
-            "recalibrate with --gallery-size as the gallery grows. The duplicate search may "
+            f"EER {calibration.equal_error_rate().rate:.4f}. The identify and duplicate points "
+            f"are written for {gallery_size:,} subjects; the service recomputes both for the "
+            "current gallery size from the impostor curve and the FPIR targets (FPIR grows "
+            "with the gallery: 1 - (1 - FMR)^G). The duplicate search may "
             "flag more often than an officer's search: a false flag costs a supervisor a "
             "look, a missed duplicate identity is the error the search exists to catch."
         ),

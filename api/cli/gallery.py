@@ -27,12 +27,19 @@ from wajah.api.settings import Settings
 from wajah.biometric.datasets import list_labeled_photos, read_lfw_pairs
 from wajah.biometric.pool import EnginePool, PoolConfig
 from wajah.biometric.quality import PROFILES
+from wajah.matcher.identification import IdentifyMode  # light: typer reads --mode's type
+from wajah.matcher.impostor_curve import fpir_from_mosip_target
 
 # The store, the index and the HTTP models are imported inside the commands that use them, so
 # that registering every command costs little and a one-shot command starts quickly.
 if TYPE_CHECKING:
     from wajah.enrollment.records import ReviewRecord, SubjectRecord
-    from wajah.enrollment.service import EnrollmentOutcome, IdentityService, MatchCandidate
+    from wajah.enrollment.service import (
+        EnrollmentOutcome,
+        IdentityService,
+        MatchCandidate,
+        RankedMatch,
+    )
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -102,6 +109,7 @@ def enrollment_to_dict(outcome: EnrollmentOutcome) -> dict[str, Any]:
         "review_id": outcome.review.id if outcome.review else None,
         "candidates": [candidate_to_dict(c) for c in outcome.candidates],
         "duplicate_threshold": outcome.duplicate_threshold,
+        "second_capture_advised": outcome.second_capture_advised,
         "reasons": list(outcome.reasons),
         "quality": outcome.quality.to_dict(),
     }
@@ -213,32 +221,95 @@ def verify(
     run_guarded(body)
 
 
+def ranked_to_dict(candidate: RankedMatch) -> dict[str, Any]:
+    return {
+        "rank": candidate.rank,
+        "subject_id": candidate.subject_ref,
+        "score": round(candidate.score, 4),
+        "status": candidate.status,
+        "false_positive_identification_rate": candidate.false_positive_identification_rate,
+        "clears_threshold": candidate.clears_threshold,
+    }
+
+
 def identify(
     image: Annotated[Path, typer.Argument(help="Photo of the person to search for.")],
     k: Annotated[int, typer.Option("-k", min=1, max=100, help="Candidates to return.")] = 5,
+    mode: Annotated[
+        IdentifyMode,
+        typer.Option(
+            help="investigation: the top k always, for review; identification: a decision, "
+            "only candidates that clear the threshold."
+        ),
+    ] = IdentifyMode.INVESTIGATION,
+    fpir: Annotated[
+        float | None,
+        typer.Option(
+            min=1e-9, max=0.5, help="FPIR the threshold is set for at the current gallery size."
+        ),
+    ] = None,
+    target_fpir: Annotated[
+        float | None,
+        typer.Option(min=3, max=100, help="The same as MOSIP's -10·log10(FPIR), e.g. 20."),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """1:N search. Exit 0 when a candidate is above the threshold, 1 when none is."""
+    """1:N search. Exit 0 when a candidate clears the identification threshold, 1 when none
+    does (investigation mode still lists the top k for review)."""
+    if fpir is not None and target_fpir is not None:
+        fail("give --fpir or --target-fpir, not both")
+    requested = fpir_from_mosip_target(target_fpir) if target_fpir is not None else fpir
     data = _read(image)
 
     def body() -> Exit:
         with service_from_settings() as service:
-            outcome = service.identify(data, k)
+            outcome = service.identify(data, k, mode=mode, fpir=requested)
+        point = outcome.point
+        assert point is not None
         payload = {
-            "candidates": [candidate_to_dict(c) for c in outcome.candidates],
+            "mode": outcome.mode.value,
+            "decision": outcome.decision.value,
+            "statement": outcome.statement,
+            "candidates": [ranked_to_dict(c) for c in outcome.candidates],
             "threshold": outcome.threshold,
             "false_match_rate": outcome.false_match_rate,
+            "target_fpir": point.target_fpir,
+            "target_fpir_db": (
+                None if point.target_fpir_db is None else round(point.target_fpir_db, 3)
+            ),
+            "gallery_size": point.gallery_size,
+            "threshold_scaled": point.scaled,
+            "recapture_advised": not outcome.quality.usable and not outcome.cleared,
+            "reasons": list(outcome.reasons),
         }
         if json_output:
             emit_json(payload)
-        elif outcome.candidates:
-            table = Table("rank", "subject", "similarity")
-            for rank, candidate in enumerate(outcome.candidates, start=1):
-                table.add_row(str(rank), candidate.subject_ref, f"{candidate.score:.3f}")
-            stdout_console.print(table)
         else:
-            stdout_console.print(f"no enrolled subject above the threshold {outcome.threshold:.3f}")
-        return Exit.OK if outcome.candidates else Exit.NEGATIVE
+            colour = {"identified": "green", "not_identified": "red"}.get(
+                outcome.decision.value, "yellow"
+            )
+            stdout_console.print(f"[bold {colour}]{outcome.decision.value.upper()}[/]")
+            if outcome.candidates:
+                title = (
+                    "candidates"
+                    if outcome.cleared
+                    else "possible candidates for review (none clears the threshold)"
+                )
+                table = Table("rank", "subject", "similarity", "FPIR", "clears", title=title)
+                for candidate in outcome.candidates:
+                    rate = candidate.false_positive_identification_rate
+                    table.add_row(
+                        str(candidate.rank),
+                        candidate.subject_ref,
+                        f"{candidate.score:.3f}",
+                        "n/a" if rate is None else f"{rate:.2g}",
+                        "yes" if candidate.clears_threshold else "no",
+                    )
+                stdout_console.print(table)
+            stdout_console.print(outcome.statement)
+            for reason in outcome.reasons:
+                stdout_console.print(f"  - {reason}")
+        return Exit.OK if outcome.cleared else Exit.NEGATIVE
 
     run_guarded(body)
 

@@ -56,7 +56,8 @@ class ApiMetrics:
         self.decisions = Counter(
             "wajah_decisions",
             "Decisions made: verify (match, no_match, inconclusive), enroll (accepted, "
-            "pending_review, refused), identify (candidates, none), review (resolutions).",
+            "pending_review, refused), identify (identified, not_identified, inconclusive), "
+            "review (resolutions).",
             ["kind", "decision"],
             registry=self.registry,
         )

@@ -79,6 +79,7 @@ def test_enrolled_people_are_accepted(enrolled: dict[str, Enrollment]) -> None:
         assert outcome.status == "accepted", ref
         assert outcome.subject_id == ref
         assert outcome.candidates == []
+        assert outcome.second_capture_advised  # one photo each: ask for a second
         assert outcome.quality.usable
 
 
@@ -142,6 +143,42 @@ def test_identify_finds_the_person(
     found = Identification.model_validate(response.json())
     assert [c.subject_id for c in found.candidates][:1] == ["PUTIN-1"]
     assert found.candidates[0].full_name == "Test Person"
+    assert found.decision == "identified" and found.candidates[0].clears_threshold
+
+
+def test_identify_investigation_ranks_a_stranger_for_review_only(
+    harness: ApiHarness, enrolled: dict[str, Enrollment], faces_dir: Path
+) -> None:
+    stranger = upload(lfw(faces_dir, "Aaron_Eckhart", 1))
+    response = harness.client.post(
+        "/v1/identify", files=stranger, data={"k": "2"}, headers=harness.headers(Role.OFFICER)
+    )
+    assert response.status_code == 200, response.text
+    found = Identification.model_validate(response.json())
+    assert found.mode == "investigation" and found.decision == "not_identified"
+    assert [c.rank for c in found.candidates] == [1, 2]  # ranked candidates, always
+    assert not any(c.clears_threshold for c in found.candidates)
+    assert found.candidates[0].score >= found.candidates[1].score
+    assert "possible candidates for review" in found.statement
+    assert found.gallery_size >= 2
+    decided = harness.client.post(
+        "/v1/identify",
+        files=upload(lfw(faces_dir, "Aaron_Eckhart", 1)),
+        data={"mode": "identification"},
+        headers=harness.headers(Role.OFFICER),
+    ).json()
+    assert decided["decision"] == "not_identified" and decided["candidates"] == []
+    both = harness.client.post(
+        "/v1/identify",
+        files=upload(lfw(faces_dir, "Aaron_Eckhart", 1)),
+        data={"fpir": "0.01", "target_fpir": "20"},
+        headers=harness.headers(Role.OFFICER),
+    )
+    assert both.status_code == 422
+    ops = harness.headers(Role.OPS)
+    trail = harness.client.get("/v1/audit", params={"limit": 1000}, headers=ops).json()
+    searches = [r for r in trail["items"] if r["action"] == "identify"]
+    assert {"not_identified"} <= {r["decision"] for r in searches}
 
 
 def test_verify_before_enrollment_is_a_conflict(harness: ApiHarness, faces_dir: Path) -> None:

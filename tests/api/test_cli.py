@@ -90,6 +90,7 @@ def test_enroll_verify_identify_review_delete(faces_dir: Path, env: dict[str, st
 
     code, enrolled = run("enroll", str(rose / "img2.jpg"), "--subject", "A-1", "--name", "R L")
     assert (code, enrolled["status"]) == (0, "accepted")
+    assert enrolled["second_capture_advised"] is True
     code, enrolled = run(
         "enroll", str(obama / "obama.jpg"), "--subject", "B-1", "--name", "B O", "--profile", "scan"
     )
@@ -99,7 +100,11 @@ def test_enroll_verify_identify_review_delete(faces_dir: Path, env: dict[str, st
     code, verified = run("verify", str(obama / "obama2.jpg"), "--subject", "A-1")
     assert (code, verified["decision"]) == (1, "no_match")
     code, found = run("identify", str(obama / "obama2.jpg"))
-    assert code == 0 and found["candidates"][0]["subject_id"] == "B-1"
+    assert code == 0 and found["candidates"][0]["subject_id"] == "B-1"  # type: ignore[index]
+    assert found["decision"] == "identified" and found["gallery_size"] == 2
+    code, strict = run("identify", str(obama / "obama2.jpg"), "--target-fpir", "30")
+    assert strict["target_fpir"] == pytest.approx(1e-3)
+    assert strict["threshold"] > found["threshold"]  # type: ignore[operator]
     # The same face under a new id goes to review, and the review can be resolved.
     code, enrolled = run(
         "enroll",
@@ -129,7 +134,16 @@ def test_enroll_verify_identify_review_delete(faces_dir: Path, env: dict[str, st
     assert stats["in_sync"] is True and stats["templates"] == 2
     code, deleted = run("subjects", "delete", "B-1")
     assert deleted["deleted"] is True
+    # Investigation (the default) still ranks whoever is enrolled, for review; exit 1 says no
+    # candidate cleared the threshold, not that there were none (issue 15).
     code, found = run("identify", str(obama / "obama2.jpg"))
+    candidates = found["candidates"]
+    assert isinstance(candidates, list)
+    assert code == 1 and found["decision"] == "not_identified"
+    assert [c["subject_id"] for c in candidates] == ["A-1"]
+    assert candidates[0]["clears_threshold"] is False
+    assert "possible candidates for review" in str(found["statement"])
+    code, found = run("identify", str(obama / "obama2.jpg"), "--mode", "identification")
     assert code == 1 and found["candidates"] == []
     missing = runner.invoke(app, ["verify", str(rose / "img1.jpg"), "--subject", "NOPE"], env=env)
     assert missing.exit_code == 2 and "NOPE" in missing.stderr

@@ -163,6 +163,15 @@ def test_counter_day_enroll_verify_search_review(
         first = page.locator("#verify-result li.candidate").first
         expect(first).to_have_attribute("data-subject", "APL-2026-0001", timeout=ANSWER_TIMEOUT_MS)
         expect(first.locator("img")).to_have_attribute("src", re.compile(r"^blob:"))
+        # Investigation mode: ranked, each candidate says whether it clears the threshold, and
+        # the headline agrees with the list.
+        expect(first.locator(".candidate-name")).to_contain_text("1.")
+        clears = first.get_attribute("data-clears")
+        assert clears in ("true", "false")
+        headline = page.locator("#verify-result [data-decision]")
+        expect(headline).to_have_attribute(
+            "data-decision", "identified" if clears == "true" else "not_identified"
+        )
         screenshot(page, "search")
     finally:
         officer_browser.close()

@@ -202,12 +202,11 @@ def test_genuine_probes_are_identified_at_rank_one_and_verified(gallery: Gallery
     assert failed_to_acquire <= 0.35 * len(gallery.accepted)
     assert acquired >= 100
     verify_fnmr = known_rate(thresholds.verify.false_non_match_rate)
-    # The identification threshold is stricter than the verification one, so its miss rate is
-    # at least verify's; the shipped calibration does not state it, so the verify rate is used
-    # with twice the spread.
-    identify_fnmr = known_rate(thresholds.identify.false_non_match_rate, verify_fnmr)
     assert matched / acquired >= share_floor(verify_fnmr, acquired), (matched, acquired)
-    assert rank_one / acquired >= share_floor(2 * identify_fnmr, acquired), (rank_one, acquired)
+    # Investigation mode ranks the mate whatever the threshold (issue 15): it misses rank 1
+    # only when someone else outscores it, rarer on LFW than a 1:1 miss at FMR 1e-3 (held-out
+    # pairsDevTest: rank-1 96.6 %, verify FNMR 6.3 %, benchmarks/results).
+    assert rank_one / acquired >= share_floor(verify_fnmr, acquired), (rank_one, acquired)
 
 
 def test_impostors_are_no_match(gallery: Gallery) -> None:

@@ -235,6 +235,10 @@ export class EnrollScreen {
       el("p", { class: "outcome-title", i18n: pending ? "enroll.outcome.pending_review" : "enroll.outcome.accepted" }),
       el("p", { i18n: pending ? "enroll.outcome.pending_explain" : "enroll.outcome.accepted_explain", vars: { subject_id: this.subject.subject_id } }),
     );
+    if (outcome.second_capture_advised) {
+      // One photo only: a second capture makes a later search markedly more reliable.
+      box.append(el("p", { class: "second-capture", "data-second-capture": "true", i18n: "enroll.second_capture" }));
+    }
     if (pending && outcome.candidates?.length) {
       box.append(
         el("p", { i18n: "enroll.candidates" }),

@@ -15,6 +15,15 @@ const DECISIONS = {
   inconclusive: { icon: "↻", key: "verify.decision.inconclusive" },
 };
 
+// Rates span 1e-6 .. 1: two significant digits, as a percentage.
+const formatRate = (value) => (value === null || value === undefined ? "—" : `${(value * 100).toPrecision(2)} %`);
+
+const IDENTIFY_DECISIONS = {
+  identified: { icon: "✓", tone: "match" },
+  not_identified: { icon: "?", tone: "inconclusive" },
+  inconclusive: { icon: "↻", tone: "inconclusive" },
+};
+
 export class VerifyScreen {
   constructor() {
     this.form = $("verify-form");
@@ -142,26 +151,64 @@ export class VerifyScreen {
   }
 
   async identify(blob, filename) {
-    const outcome = await post("identify", imageForm(blob, { k: IDENTIFY_CANDIDATES }, filename));
+    // Investigation mode (the default): the top k always; each says whether it clears the
+    // identification threshold, and the heading says plainly when none does.
+    const outcome = await post("identify", imageForm(blob, { k: IDENTIFY_CANDIDATES, mode: "investigation" }, filename));
     const candidates = outcome.candidates || [];
+    const cleared = candidates.filter((c) => c.clears_threshold).length;
     const list = el("ol", { class: "candidates" });
+    const decision = IDENTIFY_DECISIONS[outcome.decision] || IDENTIFY_DECISIONS.not_identified;
+    const headline = cleared
+      ? "verify.identify.cleared"
+      : outcome.recapture_advised
+        ? "verify.identify.recapture"
+        : candidates.length
+          ? "verify.identify.review_only"
+          : "verify.no_candidates";
     this.result.replaceChildren(
       el("h2", { class: "subhead", i18n: "verify.search_result" }),
+      el(
+        "p",
+        { class: `identify-headline decision-${decision.tone}`, "data-decision": outcome.decision },
+        el("span", { class: "decision-icon", "aria-hidden": "true", text: decision.icon }),
+        el("span", { i18n: headline, vars: { count: cleared } }),
+      ),
       el("div", { class: "photos" }, photo(this.captureUrl, "verify.live_photo")),
-      el("p", { i18n: "verify.search_threshold", vars: { threshold: formatNumber(outcome.threshold) } }),
-      candidates.length ? list : el("p", { class: "alert alert-warn", "data-empty": "true", i18n: "verify.no_candidates" }),
+      el("p", {
+        i18n: "verify.search_threshold",
+        vars: {
+          threshold: formatNumber(outcome.threshold),
+          fpir: formatRate(outcome.target_fpir),
+          gallery_size: formatNumber(outcome.gallery_size, 0),
+        },
+      }),
+      candidates.length ? list : null,
+      outcome.reasons && outcome.reasons.length ? el("ul", { class: "reasons" }, outcome.reasons.map((r) => el("li", { text: r }))) : null,
     );
     for (const candidate of candidates) {
+      const rate = candidate.false_positive_identification_rate;
       const item = el(
         "li",
-        { class: "candidate", "data-subject": candidate.subject_id },
+        {
+          class: candidate.clears_threshold ? "candidate candidate-clears" : "candidate candidate-review",
+          "data-subject": candidate.subject_id,
+          "data-clears": String(candidate.clears_threshold),
+        },
         el("div", { class: "candidate-photo" }),
         el(
           "div",
           { class: "candidate-text" },
-          el("p", { class: "candidate-name", text: candidate.full_name || candidate.subject_id }),
+          el("p", { class: "candidate-name", text: `${candidate.rank}. ${candidate.full_name || candidate.subject_id}` }),
           el("p", { i18n: "verify.candidate_id", vars: { subject_id: candidate.subject_id } }),
           el("p", { i18n: "verify.candidate_score", vars: { score: formatNumber(candidate.score) } }),
+          el("p", {
+            i18n: rate === null || rate === undefined ? "verify.candidate_fpir_unknown" : "verify.candidate_fpir",
+            vars: { fpir: rate === null || rate === undefined ? "" : formatRate(rate) },
+          }),
+          el("p", {
+            class: candidate.clears_threshold ? "badge badge-ok" : "badge badge-warn",
+            i18n: candidate.clears_threshold ? "verify.candidate_clears" : "verify.candidate_below",
+          }),
         ),
       );
       list.append(item);

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as FastApiPath
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wajah.api.http.audit_trail import MAX_LISTED_REFS, audited, entry_of
 from wajah.api.http.auth import Caller, require
@@ -31,6 +31,8 @@ from wajah.enrollment.service import IdentificationOutcome, VerificationOutcome
 from wajah.enrollment.validation import normalised_subject_ref
 from wajah.matcher.decision import Decision
 from wajah.matcher.errors import SubjectHasNoTemplates
+from wajah.matcher.identification import IdentifyMode
+from wajah.matcher.impostor_curve import fpir_from_mosip_target
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 
@@ -44,9 +46,41 @@ class VerifyFields(BaseModel):
 
 
 class IdentifyFields(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"k": 5}})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"k": 5, "mode": "investigation"}}
+    )
 
     k: int = Field(5, ge=1, le=50, description="most candidates to return")
+    mode: IdentifyMode = Field(
+        IdentifyMode.INVESTIGATION,
+        description="investigation: the top k always, for an officer's review; "
+        "identification: a decision, only candidates that clear the threshold",
+    )
+    fpir: float | None = Field(
+        None,
+        gt=0,
+        le=0.5,
+        description="false-positive identification rate the threshold is set for, at the "
+        "current gallery size (default: the calibrated target)",
+    )
+    target_fpir: float | None = Field(
+        None,
+        ge=3,
+        le=100,
+        description="the same in MOSIP's convention, -10·log10(FPIR) (20 = FPIR 0.01)",
+    )
+
+    @model_validator(mode="after")
+    def _one_fpir(self) -> IdentifyFields:
+        if self.fpir is not None and self.target_fpir is not None:
+            raise ValueError("give fpir or target_fpir, not both")
+        return self
+
+    @property
+    def requested_fpir(self) -> float | None:
+        if self.target_fpir is not None:
+            return fpir_from_mosip_target(self.target_fpir)
+        return self.fpir
 
 
 @router.post(
@@ -106,6 +140,15 @@ async def verify(
     "/identify",
     response_model=Identification,
     summary="1:N: who, among active subjects, is this?",
+    description=(
+        "`investigation` (default): the top k candidates always, ranked, each with the "
+        "false-positive identification rate its score stands for at the current gallery size "
+        "and whether it clears the identification threshold; when none does, `decision` is "
+        "`not_identified` and the list is possible candidates for review. `identification`: "
+        "`identified` / `not_identified` at the threshold for the requested FPIR at the "
+        "current gallery size, listing only the candidates that clear it. `inconclusive`: "
+        "nothing clears it and the photo is too poor to trust that; take a new one."
+    ),
     responses=problems(*IMAGE_PROBLEMS),
     openapi_extra=image_request_body(IdentifyFields, "the probe photo and how many candidates"),
     dependencies=[Depends(audited("identify"))],
@@ -119,7 +162,9 @@ async def identify(
     started = time.perf_counter()
 
     def run() -> tuple[IdentificationOutcome, dict[str, str]]:
-        outcome = service.identify(upload.image, fields.k)
+        outcome = service.identify(
+            upload.image, fields.k, mode=fields.mode, fpir=fields.requested_fpir
+        )
         names = {}
         for candidate in outcome.candidates:
             try:
@@ -132,12 +177,19 @@ async def identify(
     outcome, names = await blocking(request, run)
     time_ms = (time.perf_counter() - started) * 1000.0
     entry = entry_of(request)
-    entry.decision = "candidates" if outcome.candidates else "none"
+    entry.decision = outcome.decision.value
     entry.score = outcome.candidates[0].score if outcome.candidates else None
     entry.threshold = outcome.threshold
+    point = outcome.point
     entry.details = {
         "k": fields.k,
+        "mode": outcome.mode.value,
+        "gallery_size": point.gallery_size if point else None,
+        "target_fpir": point.target_fpir if point else None,
+        "threshold_scaled": point.scaled if point else None,
+        "probe_usable": outcome.quality.usable,
         "candidate_count": len(outcome.candidates),
+        "cleared_count": len(outcome.cleared),  # the top ranked ones: candidates[:count]
         "candidates": [c.subject_ref for c in outcome.candidates][:MAX_LISTED_REFS],
     }
     metrics_of(request).count_decision("identify", entry.decision)
