@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
     args.load_at_start = [round(x, 2) for x in os.getloadavg()]
-    context = RunContext("milvus-1m", command_line())
+    name = "milvus-1m" if args.size == 1_000_000 else f"milvus-{args.size // 1000}k"
+    context = RunContext(name, command_line())
     faiss.omp_set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads):
         results = measure(args)
