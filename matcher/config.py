@@ -111,7 +111,10 @@ class IndexConfig:
         lost);
         keeps the float vectors for re-scoring, so it needs ~540 bytes a template;
         ``"sq8"`` exhaustive search over 8-bit scalar-quantised codes (128 bytes a template,
-        10M templates in ~1.3 GB of codes plus ids), no float copy is kept.
+        10M templates in ~1.3 GB of codes plus ids), no float copy is kept;
+        ``"milvus"`` candidates from a Milvus collection (``matcher/accelerators/milvus.py``),
+        re-scored exactly from the float rows the index keeps (~535 bytes a template here,
+        the vectors and their index in Milvus).
     hnsw_m, hnsw_ef_construction: graph structure (fixed once built).
     hnsw_ef_search: HNSW search breadth (runtime; raised to the number of candidates).
     ivf_nlist: number of inverted lists; ``None`` = ``4 * sqrt(N)`` ("ivf") or ``2 * sqrt(N)``
