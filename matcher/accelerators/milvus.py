@@ -30,6 +30,7 @@ channels are safe to share; milvus-lite allows one opener of a file per process)
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Any, ClassVar, Self
@@ -39,7 +40,10 @@ import numpy as np
 from biometric.templates import TEMPLATE_DIM
 from matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows
 from matcher.config import MILVUS_INSERT_BATCH, MILVUS_MAX_TOPK, IndexConfig, IndexKind
+from matcher.errors import VectorBackendUnavailable
 from matcher.storage import TemplateRows
+
+logger = logging.getLogger(__name__)
 
 ID_FIELD = "template_id"
 VECTOR_FIELD = "vector"
@@ -49,7 +53,7 @@ _clients: dict[str, Any] = {}  # uri -> MilvusClient, shared in the process
 _clients_lock = threading.Lock()
 
 
-class MilvusUnavailable(RuntimeError):
+class MilvusUnavailable(VectorBackendUnavailable):
     """The Milvus URI is unset or the server did not answer."""
 
 
@@ -92,6 +96,7 @@ class MilvusAccelerator(Accelerator):
         self._adopted = adopted
         self._count = 0  # rows this accelerator has put in (or verified in) the collection
         self._last_template_id = -1
+        self._pending_deletes: set[int] = set()  # erased template ids Milvus has not deleted
 
     @classmethod
     def create(cls, config: IndexConfig, model_tag: str) -> Self:
@@ -135,7 +140,8 @@ class MilvusAccelerator(Accelerator):
             "format": STATE_FORMAT,
             "collection": self._collection,
             "index_type": self._index_type,
-            "rows": int(template_of_row.shape[0]),
+            # -1 while erasures have not reached Milvus: the next open rebuilds the collection
+            "rows": -1 if self._pending_deletes else int(template_of_row.shape[0]),
             "last_template_id": _highest(template_of_row),
             "synced_at": time.time(),
         }
@@ -176,10 +182,12 @@ class MilvusAccelerator(Accelerator):
         self._adopted = True
         self._count = 0
         self._last_template_id = -1
+        self._pending_deletes.clear()  # a new collection holds none of them
 
     def add(self, template_ids: np.ndarray, vectors: np.ndarray) -> None:
         if not self._adopted:
             self._recreate()
+        self._retry_deletes()
         self._upsert(template_ids, vectors)
 
     def _upsert(self, template_ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -199,11 +207,30 @@ class MilvusAccelerator(Accelerator):
             client.flush(self._collection)
 
     def remove(self, rows: np.ndarray, template_ids: np.ndarray) -> None:
-        """Erasure reaches the collection: its rows are deleted by primary key."""
+        """Erasure reaches the collection: its rows are deleted by primary key. When Milvus
+        refuses, the index still removes the templates (so they are never answered: an id
+        it does not hold maps to no row); the ids wait in ``_pending_deletes``, retried at
+        the next write, and the saved state asks for a rebuild of the collection on reopen
+        until they are gone."""
         if not self._adopted or template_ids.size == 0:
             return
-        self._client().delete(self._collection, ids=template_ids.tolist())
+        self._pending_deletes.update(int(i) for i in template_ids.tolist())
         self._count -= int(template_ids.shape[0])
+        self._retry_deletes()
+
+    def _retry_deletes(self) -> None:
+        if not self._pending_deletes:
+            return
+        waiting = sorted(self._pending_deletes)
+        try:
+            self._client().delete(self._collection, ids=waiting)
+        except Exception as error:  # pymilvus and gRPC errors alike
+            logger.warning(
+                "milvus_delete_deferred",
+                extra={"templates": len(waiting), "error": type(error).__name__},
+            )
+            return
+        self._pending_deletes.difference_update(waiting)
 
     def needs_retrain(self, count: int) -> bool:
         """Milvus maintains its own index (per segment, at flush and compaction)."""
@@ -228,14 +255,19 @@ class MilvusAccelerator(Accelerator):
             params = {"ef": max(config.milvus_ef, limit)}
         else:
             params = {}
-        answers = self._client().search(
-            self._collection,
-            data=list(queries),
-            limit=limit,
-            anns_field=VECTOR_FIELD,
-            output_fields=[ID_FIELD],
-            search_params={"metric_type": "IP", "params": params},
-        )
+        try:
+            answers = self._client().search(
+                self._collection,
+                data=list(queries),
+                limit=limit,
+                anns_field=VECTOR_FIELD,
+                output_fields=[ID_FIELD],
+                search_params={"metric_type": "IP", "params": params},
+            )
+        except MilvusUnavailable:
+            raise
+        except Exception as error:  # pymilvus and gRPC errors: the index searches exactly
+            raise MilvusUnavailable(f"Milvus search failed: {type(error).__name__}") from error
         for query, hits in enumerate(answers):
             ids = [int(hit["id"] if "id" in hit else hit[ID_FIELD]) for hit in hits]
             found[query, : len(ids)] = ids

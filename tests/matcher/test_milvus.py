@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from biometric.templates import MODEL_TAG
-from matcher.accelerators.milvus import close_clients, milvus_client
+from matcher.accelerators.milvus import MilvusUnavailable, close_clients, milvus_client
 from matcher.index import GalleryIndex, IndexConfig
 from matcher.persistence import load_index, save_index
 from tests.matcher.synthetic import population
@@ -163,3 +163,40 @@ def test_candidates_the_index_does_not_hold_are_never_returned(
     assert 10**12 not in found
     assert np.array_equal(found, built(IndexConfig("flat"), data).search(queries[:1], 10)[1])
     assert len(np.unique(found[0])) == 10
+
+
+def test_a_milvus_config_is_checked_and_an_index_without_a_uri_fails_at_its_first_write(
+    data: tuple[np.ndarray, ...],
+) -> None:
+    with pytest.raises(ValueError, match="Milvus index type"):
+        IndexConfig("milvus", milvus_index_type="IVF_PQ")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="milvus_collection"):
+        IndexConfig("milvus", milvus_collection="gallery; drop")
+    index = GalleryIndex(IndexConfig("milvus"))  # contacts nothing until it writes
+    with pytest.raises(MilvusUnavailable, match="WAJAH_MILVUS_URI"):
+        index.add(data[0][:1], data[1][:1], data[2][:1])
+    # the failed write was taken back: index and collection agree, the id can come again
+    assert len(index) == 0 and not index.contains(int(data[0][0]))
+    assert index.last_template_id == -1
+
+
+def test_an_erasure_milvus_refuses_still_leaves_the_index_and_is_finished_on_reopen(
+    config: IndexConfig, data: tuple[np.ndarray, ...], tmp_path: Path
+) -> None:
+    template_ids, _, _, queries = data
+    index = built(config, data)
+    erased = index.templates_of_subject(0)
+    client: Any = milvus_client(config.milvus_uri)
+    client.drop_collection(config.milvus_collection)  # Milvus now refuses the delete
+    assert index.remove_subject(0) == 2
+    # searches fall back to exact search over the index's rows while Milvus cannot answer
+    exact = built(IndexConfig("flat"), data)
+    exact.remove_subject(0)
+    assert np.array_equal(index.search(queries, 5)[1], exact.search(queries, 5)[1])
+    path = tmp_path / "gallery.widx"
+    save_index(index, path)
+    assert b'"rows": -1' in index.snapshot().accelerator.tobytes()
+    close_clients()
+    reopened = load_index(path, MODEL_TAG, config)  # the collection is rebuilt from the rows
+    assert collection_ids(config) == set(template_ids.tolist()) - set(erased.tolist())
+    assert not np.isin(reopened.search(queries[:1], 5)[1], erased).any()
