@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     milvus_uri: str = ""
     milvus_collection: str = "wajah_gallery"
     milvus_index_type: Literal["FLAT", "IVF_FLAT", "HNSW"] = "IVF_FLAT"
-    milvus_nprobe: int = 64
+    milvus_nprobe: int = 256  # a quarter of the lists (matcher.config.MILVUS_NPROBE)
 
     # Encryption at rest: a base64 32-byte key, or empty to use (and on first start create)
     # the key file <data_dir>/keys/records.key, kept outside the database.

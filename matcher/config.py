@@ -72,7 +72,9 @@ MILVUS_INDEX_TYPE: MilvusIndexType = "IVF_FLAT"  # see benchmarks/results/latest
 #                 milvus-lite 3.2 builds one FAISS index per segment of <= 100k rows.
 MILVUS_NLIST = 1024  # lists per Milvus segment (IVF_FLAT); 4 * sqrt(100k rows a segment)
 #                 ~ 1,265 by the faiss wiki's guideline, rounded down to a power of two.
-MILVUS_NPROBE = 64  # lists visited per segment (runtime); 1/16 of MILVUS_NLIST.
+MILVUS_NPROBE = 256  # lists visited per segment (runtime), 1/4 of MILVUS_NLIST: on the
+#                 dlib-like gallery 1/16 of the lists lost 4.5 % of mates, 1/4 none (100k,
+#                 benchmarks/results/latest-milvus-100k.md; 1M: 0 of 483, latest-milvus-1m.md).
 MILVUS_HNSW_EF = 128  # HNSW search breadth when milvus_index_type is "HNSW" (as HNSW_EF_SEARCH).
 MILVUS_INSERT_BATCH = 10_000  # rows a Milvus insert carries: ~5 MB of float32 vectors, under
 #                 the 64 MB gRPC message limit of a Milvus server with room to spare.
