@@ -17,6 +17,9 @@ from matcher.index import GalleryIndex, IndexConfig
 from matcher.persistence import load_index, save_index
 from tests.matcher.synthetic import population
 
+# 6,000 templates through milvus-lite's gRPC adapter: ~10 s a test on 2 loaded cores.
+pytestmark = pytest.mark.slow
+
 GALLERY_SIZE = 6_000
 QUERIES = 200
 
