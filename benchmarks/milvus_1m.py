@@ -1,6 +1,6 @@
 """The "milvus" index kind at 1M templates beside FAISS "flat" and "ivfpq", in one run.
 
-``python -m benchmarks.milvus_1m`` builds three ``GalleryIndex`` over the same ``dlib-like``
+``python -m wajah.benchmarks.milvus_1m`` builds three ``GalleryIndex`` over the same ``dlib-like``
 gallery of ``benchmarks.ivfpq_1m`` (identity centres and photo scatter from the shipped
 template space, enrolled template and probe both a photo off the centre: the hardest of its
 three galleries, and the one that needs no cache of real LFW templates) and measures, for
@@ -29,9 +29,15 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.ivfpq_1m import _dlib_like_gallery
-from benchmarks.report import RunContext, command_line, markdown_table, rss_bytes, write_report
-from benchmarks.studies import (
+from wajah.benchmarks.ivfpq_1m import _dlib_like_gallery
+from wajah.benchmarks.report import (
+    RunContext,
+    command_line,
+    markdown_table,
+    rss_bytes,
+    write_report,
+)
+from wajah.benchmarks.studies import (
     RESULTS_DIR,
     K,
     exact_single,
@@ -41,9 +47,9 @@ from benchmarks.studies import (
     timed_ms,
     warm_up,
 )
-from matcher.accelerators.milvus import close_clients
-from matcher.config import IndexConfig
-from matcher.index import GalleryIndex
+from wajah.matcher.accelerators.milvus import close_clients
+from wajah.matcher.config import IndexConfig
+from wajah.matcher.index import GalleryIndex
 
 
 def _directory_bytes(path: Path) -> int:

@@ -27,11 +27,11 @@ import numpy as np
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from enrollment.access import KeyStore
-from enrollment.audit import AuditLog
-from enrollment.clock import elapsed_ms
-from enrollment.crypto import RecordCipher, load_or_create_key
-from enrollment.db import (
+from wajah.enrollment.access import KeyStore
+from wajah.enrollment.audit import AuditLog
+from wajah.enrollment.clock import elapsed_ms
+from wajah.enrollment.crypto import RecordCipher, load_or_create_key
+from wajah.enrollment.db import (
     FaceSample,
     Meta,
     TemplateRow,
@@ -39,9 +39,9 @@ from enrollment.db import (
     session_factory,
     write_engine,
 )
-from enrollment.errors import EncryptionKeyError
-from enrollment.migrations import upgrade_database
-from enrollment.records import (
+from wajah.enrollment.errors import EncryptionKeyError
+from wajah.enrollment.migrations import upgrade_database
+from wajah.enrollment.records import (
     UNSET,
     Capture,
     MovedSamples,
@@ -56,12 +56,12 @@ from enrollment.records import (
     TemplateBatch,
     Unset,
 )
-from enrollment.reviews import ReviewRepository
-from enrollment.samples import SampleRepository, template_columns
-from enrollment.sealing import open_templates
-from enrollment.session_scope import SessionScope
-from enrollment.structured_log import log_event
-from enrollment.subjects import SubjectRepository
+from wajah.enrollment.reviews import ReviewRepository
+from wajah.enrollment.samples import SampleRepository, template_columns
+from wajah.enrollment.sealing import open_templates
+from wajah.enrollment.session_scope import SessionScope
+from wajah.enrollment.structured_log import log_event
+from wajah.enrollment.subjects import SubjectRepository
 
 __all__ = ["RecordStore", "Transaction", "open_record_store"]
 

@@ -37,11 +37,11 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from biometric.templates import TEMPLATE_DIM
-from matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows
-from matcher.config import MILVUS_INSERT_BATCH, MILVUS_MAX_TOPK, IndexConfig, IndexKind
-from matcher.errors import VectorBackendUnavailable
-from matcher.storage import TemplateRows
+from wajah.biometric.templates import TEMPLATE_DIM
+from wajah.matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows
+from wajah.matcher.config import MILVUS_INSERT_BATCH, MILVUS_MAX_TOPK, IndexConfig, IndexKind
+from wajah.matcher.errors import VectorBackendUnavailable
+from wajah.matcher.storage import TemplateRows
 
 logger = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from api.runtime import index_config
-from api.settings import Settings
-from biometric.templates import MODEL_TAG
-from enrollment.gallery import GalleryKeeper
-from enrollment.store import RecordStore
-from matcher.accelerators.milvus import close_clients, milvus_client
-from matcher.index import IndexConfig
 from tests.enrollment.test_gallery import assert_matches_database, enrol, index_path, store
+from wajah.api.runtime import index_config
+from wajah.api.settings import Settings
+from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.gallery import GalleryKeeper
+from wajah.enrollment.store import RecordStore
+from wajah.matcher.accelerators.milvus import close_clients, milvus_client
+from wajah.matcher.index import IndexConfig
 
 __all__ = ["index_path", "store"]  # fixtures shared with test_gallery
 

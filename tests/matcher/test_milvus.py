@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from biometric.templates import MODEL_TAG
-from matcher.accelerators.milvus import MilvusUnavailable, close_clients, milvus_client
-from matcher.index import GalleryIndex, IndexConfig
-from matcher.persistence import load_index, save_index
 from tests.matcher.synthetic import population
+from wajah.biometric.templates import MODEL_TAG
+from wajah.matcher.accelerators.milvus import MilvusUnavailable, close_clients, milvus_client
+from wajah.matcher.index import GalleryIndex, IndexConfig
+from wajah.matcher.persistence import load_index, save_index
 
 # 6,000 templates through milvus-lite's gRPC adapter: ~10 s a test on 2 loaded cores.
 pytestmark = pytest.mark.slow
