@@ -18,7 +18,17 @@ from wajah.matcher.thresholds import Thresholds
 
 
 def index_config(settings: Settings) -> IndexConfig:
-    return IndexConfig(kind=settings.index_kind)
+    kind = settings.resolved_index_kind
+    if kind != "milvus":
+        return IndexConfig(kind=settings.index_kind)
+    (settings.data_dir / "index").mkdir(parents=True, exist_ok=True, mode=0o700)
+    return IndexConfig(
+        kind="milvus",
+        milvus_uri=settings.resolved_milvus_uri,
+        milvus_collection=settings.milvus_collection,
+        milvus_index_type=settings.milvus_index_type,
+        milvus_nprobe=settings.milvus_nprobe,
+    )
 
 
 def open_store(settings: Settings) -> RecordStore:

@@ -44,8 +44,18 @@ class Settings(BaseSettings):
     # `timeout`; below request_timeout_s, so the worker is freed before the client gives up.
     face_job_timeout_s: float = 20.0
 
-    # Gallery index: "flat" (exact, default), "hnsw", "ivf", "ivfpq" or "sq8" (matcher/config.py).
-    index_kind: Literal["flat", "hnsw", "ivf", "ivfpq", "sq8"] = "flat"
+    # Gallery index: "flat" (exact, default), "hnsw", "ivf", "ivfpq", "sq8" or "milvus"
+    # (matcher/config.py). vector_backend "milvus" is the same as index_kind "milvus";
+    # "faiss" (or empty) keeps index_kind's FAISS kind.
+    index_kind: Literal["flat", "hnsw", "ivf", "ivfpq", "sq8", "milvus"] = "flat"
+    vector_backend: Literal["", "faiss", "milvus"] = ""
+    # Milvus (kind "milvus"): a server or cluster (http://host:19530), or a milvus-lite
+    # file path; empty = milvus-lite at <data_dir>/index/milvus.db. One collection per
+    # gallery and writer: replicas sharing a Milvus set a collection name each.
+    milvus_uri: str = ""
+    milvus_collection: str = "wajah_gallery"
+    milvus_index_type: Literal["FLAT", "IVF_FLAT", "HNSW"] = "IVF_FLAT"
+    milvus_nprobe: int = 256  # a quarter of the lists (matcher.config.MILVUS_NPROBE)
 
     # Encryption at rest: a base64 32-byte key, or empty to use (and on first start create)
     # the key file <data_dir>/keys/records.key, kept outside the database.
@@ -101,6 +111,20 @@ class Settings(BaseSettings):
     def audit_anchor_path(self) -> Path:
         """The audit chain's signed head, outside the database (enrollment/audit_anchor.py)."""
         return self.data_dir / "audit" / "chain-anchor.json"
+
+    @property
+    def resolved_index_kind(self) -> str:
+        """index_kind, or "milvus" when vector_backend says so; ValueError when they
+        contradict (vector_backend "faiss" with index_kind "milvus")."""
+        if self.vector_backend == "milvus":
+            return "milvus"
+        if self.vector_backend == "faiss" and self.index_kind == "milvus":
+            raise ValueError("WAJAH_VECTOR_BACKEND=faiss contradicts WAJAH_INDEX_KIND=milvus")
+        return self.index_kind
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        return self.milvus_uri or str(self.data_dir / "index" / "milvus.db")
 
     @property
     def key_file_path(self) -> Path:

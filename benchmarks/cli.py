@@ -35,8 +35,8 @@ from wajah.benchmarks.report import (
 
 bench_app = typer.Typer(
     help="Benchmarks for operations: 1:N search (match), accuracy on labeled photos (accuracy), "
-    "face-engine throughput (pipeline) and the HTTP service under load (api). Results go to "
-    "benchmarks/results.",
+    "face-engine throughput (pipeline), the HTTP service under load (api) and the Milvus "
+    "backend beside FAISS (milvus). Results go to benchmarks/results.",
     no_args_is_help=True,
 )
 
@@ -288,6 +288,23 @@ def pipeline_command(
     with _progress() as (step, _):
         outcome = run_pipeline(options, step)
     _finish(context, out, outcome, "Wajah face-engine pipeline benchmark", as_json)
+
+
+@bench_app.command("milvus")
+def milvus_command(
+    out: OutOption = DEFAULT_OUT_DIR,
+    size: Annotated[int, typer.Option(help="Templates in the gallery.")] = 1_000_000,
+    nprobe: Annotated[
+        str, typer.Option(help="Comma-separated IVF lists visited per Milvus segment.")
+    ] = "64,256",
+    mates: Annotated[int, typer.Option(help="Mated probes drawn (from a 1M gallery).")] = 2_000,
+) -> None:
+    """The "milvus" kind (milvus-lite here) beside FAISS flat and ivfpq on one gallery:
+    build time, memory, p50/p99, recall@10 and mates lost against exact search."""
+    from wajah.benchmarks.milvus_1m import main
+
+    probes = [part.strip() for part in nprobe.split(",") if part.strip()]
+    main(["--size", str(size), "--mates", str(mates), "--out", str(out), "--nprobe", *probes])
 
 
 @bench_app.command("api")

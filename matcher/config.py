@@ -12,8 +12,10 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-IndexKind = Literal["flat", "hnsw", "ivf", "ivfpq", "sq8"]
-INDEX_KINDS: tuple[IndexKind, ...] = ("flat", "hnsw", "ivf", "ivfpq", "sq8")
+IndexKind = Literal["flat", "hnsw", "ivf", "ivfpq", "sq8", "milvus"]
+INDEX_KINDS: tuple[IndexKind, ...] = ("flat", "hnsw", "ivf", "ivfpq", "sq8", "milvus")
+MilvusIndexType = Literal["FLAT", "IVF_FLAT", "HNSW"]
+MILVUS_INDEX_TYPES: tuple[MilvusIndexType, ...] = ("FLAT", "IVF_FLAT", "HNSW")
 
 # --- Tuning constants -----------------------------------------------------------------------
 # name                          value   source / reason
@@ -65,6 +67,18 @@ IVFPQ_QUERY_SPLIT = 2  # an "ivfpq" query scans its lists as this many part-quer
 #                 1M, 400 of 2,000 lists, 2 cores: 0.88 ms whole, 0.54 ms split.
 IVFPQ_TRAINING_PER_LIST = 64  # templates per list used to train lists and codebooks (a sample;
 #                 every template is still added): 128k at 2,000 lists.
+MILVUS_COLLECTION = "wajah_gallery"  # default collection name; one per gallery (model).
+MILVUS_INDEX_TYPE: MilvusIndexType = "IVF_FLAT"  # see benchmarks/results/latest-milvus-1m.md:
+#                 milvus-lite 3.2 builds one FAISS index per segment of <= 100k rows.
+MILVUS_NLIST = 1024  # lists per Milvus segment (IVF_FLAT); 4 * sqrt(100k rows a segment)
+#                 ~ 1,265 by the faiss wiki's guideline, rounded down to a power of two.
+MILVUS_NPROBE = 256  # lists visited per segment (runtime), 1/4 of MILVUS_NLIST: on the
+#                 dlib-like gallery 1/16 of the lists lost 4.5 % of mates, 1/4 none (100k,
+#                 benchmarks/results/latest-milvus-100k.md; 1M: 0 of 483, latest-milvus-1m.md).
+MILVUS_HNSW_EF = 128  # HNSW search breadth when milvus_index_type is "HNSW" (as HNSW_EF_SEARCH).
+MILVUS_INSERT_BATCH = 10_000  # rows a Milvus insert carries: ~5 MB of float32 vectors, under
+#                 the 64 MB gRPC message limit of a Milvus server with room to spare.
+MILVUS_MAX_TOPK = 16_384  # Milvus rejects a search limit above this (its "topk" bound).
 RERANK_CANDIDATES = 100  # candidates of an approximate kind re-scored exactly from the stored
 #                       float vectors before the top k are kept ("ivfpq": this many from each
 #                       part-query, so up to 2x; see IvfPqAccelerator.search).
@@ -99,7 +113,10 @@ class IndexConfig:
         lost);
         keeps the float vectors for re-scoring, so it needs ~540 bytes a template;
         ``"sq8"`` exhaustive search over 8-bit scalar-quantised codes (128 bytes a template,
-        10M templates in ~1.3 GB of codes plus ids), no float copy is kept.
+        10M templates in ~1.3 GB of codes plus ids), no float copy is kept;
+        ``"milvus"`` candidates from a Milvus collection (``matcher/accelerators/milvus.py``),
+        re-scored exactly from the float rows the index keeps (~535 bytes a template here,
+        the vectors and their index in Milvus).
     hnsw_m, hnsw_ef_construction: graph structure (fixed once built).
     hnsw_ef_search: HNSW search breadth (runtime; raised to the number of candidates).
     ivf_nlist: number of inverted lists; ``None`` = ``4 * sqrt(N)`` ("ivf") or ``2 * sqrt(N)``
@@ -107,9 +124,14 @@ class IndexConfig:
     ivf_nprobe: lists visited per query (runtime), kind "ivf".
     ivfpq_nprobe: lists visited per query (runtime), kind "ivfpq"; ``None`` =
         ``IVFPQ_PROBE_FRACTION`` of the lists.
-    rerank_candidates: for "hnsw", "ivf" and "ivfpq", how many candidates are fetched and re-scored
-        exactly from the stored float vectors (at least k are always fetched; "ivfpq" fetches
-        this many from each of its part-queries).
+    milvus_uri: for "milvus", where the collection lives: a Milvus server or cluster
+        (``http://host:19530``) or a milvus-lite file (``/path/milvus.db``); runtime.
+    milvus_collection: the collection mirroring this gallery (structural: its identity).
+    milvus_index_type, milvus_nlist: the collection's vector index (structural).
+    milvus_nprobe, milvus_ef: search breadth for IVF_FLAT / HNSW (runtime).
+    rerank_candidates: for "hnsw", "ivf", "ivfpq" and "milvus", how many candidates are
+        fetched and re-scored exactly from the stored float vectors (at least k are always
+        fetched; "ivfpq" fetches this many from each of its part-queries).
 
     Structural fields (kind, hnsw_m, hnsw_ef_construction, ivf_nlist; nlist serves "ivfpq"
     too) must match a saved index;
@@ -124,11 +146,32 @@ class IndexConfig:
     ivf_nprobe: int = IVF_NPROBE
     ivfpq_nprobe: int | None = None
     rerank_candidates: int = RERANK_CANDIDATES
+    milvus_uri: str = ""
+    milvus_collection: str = MILVUS_COLLECTION
+    milvus_index_type: MilvusIndexType = MILVUS_INDEX_TYPE
+    milvus_nlist: int = MILVUS_NLIST
+    milvus_nprobe: int = MILVUS_NPROBE
+    milvus_ef: int = MILVUS_HNSW_EF
 
     def __post_init__(self) -> None:
         if self.kind not in INDEX_KINDS:
             raise ValueError(f"unknown index kind {self.kind!r}; expected one of {INDEX_KINDS}")
-        for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_nprobe"):
+        if self.milvus_index_type not in MILVUS_INDEX_TYPES:
+            raise ValueError(
+                f"unknown Milvus index type {self.milvus_index_type!r}; "
+                f"expected one of {MILVUS_INDEX_TYPES}"
+            )
+        if not self.milvus_collection.isidentifier():
+            raise ValueError("milvus_collection must be letters, digits and underscores")
+        for name in (
+            "hnsw_m",
+            "hnsw_ef_construction",
+            "hnsw_ef_search",
+            "ivf_nprobe",
+            "milvus_nlist",
+            "milvus_nprobe",
+            "milvus_ef",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.ivfpq_nprobe is not None and self.ivfpq_nprobe < 1:
@@ -145,6 +188,9 @@ class IndexConfig:
             "hnsw_m": self.hnsw_m,
             "hnsw_ef_construction": self.hnsw_ef_construction,
             "ivf_nlist": self.ivf_nlist,
+            "milvus_collection": self.milvus_collection,
+            "milvus_index_type": self.milvus_index_type,
+            "milvus_nlist": self.milvus_nlist,
         }
 
     def to_dict(self) -> dict[str, Any]:

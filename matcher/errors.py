@@ -38,6 +38,11 @@ class SubjectHasNoTemplates(MatcherError):
         self.subject_id = subject_id
 
 
+class VectorBackendUnavailable(MatcherError):
+    """An external vector store (Milvus) is unset or did not answer. A search falls back to
+    exact search over the index's own rows; a write fails and is taken back."""
+
+
 class IndexFileError(MatcherError):
     """Base of the errors of loading a saved index."""
 

@@ -42,7 +42,12 @@ import numpy as np
 from wajah.biometric.templates import MODEL_TAG, TEMPLATE_DIM
 from wajah.matcher.accelerators import Accelerator, AcceleratorState, GalleryRows, accelerator_class
 from wajah.matcher.config import IDENTIFY_DEPTH_FACTOR, UNIT_NORM_TOLERANCE, IndexConfig, IndexKind
-from wajah.matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
+from wajah.matcher.errors import (
+    DuplicateTemplateId,
+    SubjectHasNoTemplates,
+    TemplateModelMismatch,
+    VectorBackendUnavailable,
+)
 from wajah.matcher.locking import ReadWriteLock
 from wajah.matcher.storage import FloatStore, GrowableArray, Sq8Store, TemplateRows, top_k
 
@@ -250,12 +255,24 @@ class GalleryIndex:
                     f"{len(held)} template id(s) already in the index", template_ids=held
                 )
             start = self._store.count
+            last_template_id = self._last_template_id
             self._store.append(new_vectors)
             self._template_ids.append(new_ids)
             self._subject_ids.append(new_subjects)
             self._rows.assign(new_ids, np.arange(start, start + len(new_ids), dtype=np.int64))
             self._last_template_id = max(self._last_template_id, int(new_ids.max()))
-            self._after_write(added=(new_ids, new_vectors))
+            try:
+                self._after_write(added=(new_ids, new_vectors))
+            except BaseException:
+                # The accelerator failed (an external store such as Milvus unreachable): the
+                # rows are taken back so index and accelerator agree; the database still holds
+                # the templates and the next reconcile adds them.
+                self._rows.discard(new_ids)
+                self._store.truncate(start)
+                self._template_ids.truncate(start)
+                self._subject_ids.truncate(start)
+                self._last_template_id = last_template_id
+                raise
 
     def _gallery_rows(self) -> GalleryRows:
         return GalleryRows(template_ids=self._template_ids.view(), store=self._store)
@@ -355,7 +372,12 @@ class GalleryIndex:
                 np.full((queries.shape[0], k), -np.inf, dtype=np.float32),
                 np.full((queries.shape[0], k), -1, dtype=np.int64),
             )
-        found_rows = accelerator.candidates(queries, fetched, self._config, self._rows)
+        try:
+            found_rows = accelerator.candidates(queries, fetched, self._config, self._rows)
+        except VectorBackendUnavailable:
+            # The external store is down: exact search over the rows this index keeps gives
+            # the reference answer, at the cost of a full scan.
+            return self._store.search(queries, k)
         # Exact re-check from the authoritative float store, all queries at once: one gather of
         # the (Q, F) candidate rows and one batched matrix-vector product. The store decides
         # the score; ties go to the lower row, as in exact search.

@@ -8,6 +8,7 @@ kind        module (in this package)               what it adds to the row store
 ``hnsw``    ``hnsw.py``                            a FAISS HNSW graph answering in rows
 ``ivf``     ``ivf.py``                             FAISS inverted lists of float vectors
 ``ivfpq``   ``ivfpq.py``                           inverted lists of 4-bit PQ codes (LDA space)
+``milvus``  ``milvus.py``                          a Milvus collection proposing candidates
 ==========  =====================================  ==========================================
 
 A new backend is one more module with an :class:`Accelerator` subclass, registered here with
@@ -21,6 +22,7 @@ from wajah.matcher.accelerators.flat import ExactSearch
 from wajah.matcher.accelerators.hnsw import HnswAccelerator
 from wajah.matcher.accelerators.ivf import IvfAccelerator
 from wajah.matcher.accelerators.ivfpq import IvfPqAccelerator
+from wajah.matcher.accelerators.milvus import MilvusAccelerator
 from wajah.matcher.accelerators.sq8 import Sq8Search
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
     "HnswAccelerator",
     "IvfAccelerator",
     "IvfPqAccelerator",
+    "MilvusAccelerator",
     "Sq8Search",
     "accelerator_class",
     "register",
@@ -56,5 +59,12 @@ def accelerator_class(kind: str) -> type[Accelerator]:
         raise ValueError(f"no accelerator registered for index kind {kind!r}") from None
 
 
-for _builtin in (ExactSearch, Sq8Search, HnswAccelerator, IvfAccelerator, IvfPqAccelerator):
+for _builtin in (
+    ExactSearch,
+    Sq8Search,
+    HnswAccelerator,
+    IvfAccelerator,
+    IvfPqAccelerator,
+    MilvusAccelerator,
+):
     register(_builtin)
