@@ -50,7 +50,7 @@ from wajah.enrollment.errors import (
     SubjectNotActive,
     SubjectNotFound,
 )
-from wajah.matcher.errors import SubjectHasNoTemplates
+from wajah.matcher.errors import SubjectHasNoTemplates, VectorBackendUnavailable
 
 logger = logging.getLogger("wajah.api")
 
@@ -104,6 +104,7 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
         ProblemType("overloaded", 503, "The service is busy"),
         ProblemType("timeout", 503, "The request took too long"),
         ProblemType("face-worker-lost", 503, "A face worker stopped; retry"),
+        ProblemType("vector-backend-unavailable", 503, "The vector store did not answer; retry"),
         ProblemType("internal-error", 500, "Internal error"),
     )
 }
@@ -169,6 +170,7 @@ _DOMAIN_PROBLEMS: Final[tuple[tuple[type[Exception], str], ...]] = (
     (EngineOverloaded, "overloaded"),
     (FaceWorkerLost, "face-worker-lost"),
     (FaceWorkTimedOut, "timeout"),
+    (VectorBackendUnavailable, "vector-backend-unavailable"),
     # Any other caller's mistake: a 4xx, never a 500.
     (WajahInputError, "invalid-request"),
 )
@@ -245,6 +247,8 @@ def _extras(error: Exception) -> tuple[dict[str, str], dict[str, Any]]:
         }
     elif isinstance(error, EngineOverloaded | FaceWorkerLost | FaceWorkTimedOut):
         headers = {"Retry-After": str(max(1, error.retry_after_s))}
+    elif isinstance(error, VectorBackendUnavailable):
+        headers = {"Retry-After": "5"}
     elif isinstance(error, InvalidApiKey):
         headers = {"WWW-Authenticate": "Bearer"}
     return headers, extensions

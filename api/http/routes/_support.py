@@ -213,7 +213,7 @@ _STATUS_DESCRIPTIONS: Final = {
     ),
     429: "rate-limited or too-many-failed-attempts (Retry-After)",
     500: "internal-error",
-    503: "overloaded, timeout or face-worker-lost (Retry-After)",
+    503: "overloaded, timeout, face-worker-lost or vector-backend-unavailable (Retry-After)",
 }
 
 # What any authenticated /v1 route can answer besides its own problems.
