@@ -354,13 +354,43 @@ class RecordStore:
     # -- maintenance ------------------------------------------------------------------------
 
     def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check`` ('ok' when sound); 'ok' on other backends,
-        which check their own storage."""
+        """'ok' when sound, else one line per problem found.
+
+        On SQLite, ``PRAGMA integrity_check`` (pages, indexes, b-trees). PostgreSQL checks its
+        own pages (checksums, WAL replay) and has no portable equivalent a non-superuser may
+        run (``amcheck`` needs an extension); there the check is of the store's own
+        invariants the schema cannot enforce: every template belongs to its sample's subject
+        (the column is denormalised for the index rebuild), and every sample and template to
+        an existing subject."""
         if not self._is_sqlite:
-            return "ok"
+            return self._check_postgresql_invariants()
         with self._engine.connect() as connection:
             rows = connection.exec_driver_sql("PRAGMA integrity_check").scalars().all()
         return "\n".join(str(row) for row in rows)
+
+    def _check_postgresql_invariants(self) -> str:
+        checks = {
+            "templates whose subject differs from their sample's": (
+                "SELECT count(*) FROM templates JOIN face_samples "
+                "ON face_samples.id = templates.sample_id "
+                "WHERE face_samples.subject_id <> templates.subject_id"
+            ),
+            "samples of a missing subject": (
+                "SELECT count(*) FROM face_samples LEFT JOIN subjects "
+                "ON subjects.id = face_samples.subject_id WHERE subjects.id IS NULL"
+            ),
+            "templates of a missing sample": (
+                "SELECT count(*) FROM templates LEFT JOIN face_samples "
+                "ON face_samples.id = templates.sample_id WHERE face_samples.id IS NULL"
+            ),
+        }
+        problems = []
+        with self._engine.connect() as connection:
+            for problem, query in checks.items():
+                count = int(connection.exec_driver_sql(query).scalar_one())
+                if count:
+                    problems.append(f"{count} {problem}")
+        return "\n".join(problems) or "ok"
 
     def _check_key(self) -> None:
         with self._write_sessions.begin() as session:
