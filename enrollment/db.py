@@ -345,3 +345,47 @@ class AuditChainHead(Base):
     last_id: Mapped[int] = mapped_column(IdType)  # 0 while the chain is empty
     last_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+# -- the template change log (enrollment/changes.py) ------------------------------------------
+
+TEMPLATE_CHANGE_HEAD_ID = 1  # the head table holds exactly this one row
+
+
+class TemplateChangeOperation(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+
+
+class TemplateChangeRow(Base):
+    """One template added to or removed from the gallery, written in the transaction that
+    made the change. Replicas replay the log by ``seq`` into their in-memory index.
+
+    ``seq`` is assigned from the head row under its row lock (last + 1), not by a database
+    sequence: a sequence hands out numbers at insert and commits them out of order, so a
+    replica that had read up to 7 could never see a 6 committed after it. Under the head's
+    lock the log commits in ``seq`` order with no gaps. No foreign keys: a removal outlives
+    the template it names.
+    """
+
+    __tablename__ = "template_changes"
+    __table_args__ = (
+        CheckConstraint(_in_values("operation", TemplateChangeOperation), name="operation"),
+    )
+
+    seq: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    operation: Mapped[str] = mapped_column(String(8))
+    template_id: Mapped[int] = mapped_column(IdType)
+    subject_id: Mapped[int] = mapped_column(IdType)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class TemplateChangeHead(Base):
+    """The one row holding the newest change's ``seq``. Writers of the log lock it (an UPDATE
+    on PostgreSQL, BEGIN IMMEDIATE on SQLite), so the log commits in order."""
+
+    __tablename__ = "template_change_head"
+    __table_args__ = (CheckConstraint(f"id = {TEMPLATE_CHANGE_HEAD_ID}", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(IdType)  # 0 while the log is empty

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from sqlalchemy import Engine, select
@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from enrollment.access import KeyStore
 from enrollment.audit import AuditLog
+from enrollment.changes import TemplateChange, changes_after, last_change_seq, record_changes
 from enrollment.clock import elapsed_ms
 from enrollment.crypto import RecordCipher, load_or_create_key
 from enrollment.db import (
@@ -68,6 +69,7 @@ __all__ = ["RecordStore", "Transaction", "open_record_store"]
 logger = logging.getLogger(__name__)
 
 KEY_CHECK_META_KEY: Final = "key_check"
+ID_LIST_CHUNK: Final = 1_000  # ids per IN (...) list: well inside every backend's bind limit
 
 
 class Transaction:
@@ -168,6 +170,7 @@ class RecordStore:
         with sessions.begin() as session:
             scope = SessionScope(session, self._cipher)
             yield Transaction(scope)
+            record_changes(session, scope.template_changes)
         for event, fields in scope.events:
             log_event(logger, event, **fields)
         if writing and scope.erased_subject:
@@ -320,6 +323,37 @@ class RecordStore:
             if len(rows) < batch:
                 return
             last_id = int(rows[-1][0])
+
+    def templates_by_id(self, template_ids: np.ndarray, model_tag: str) -> TemplateBatch:
+        """The templates of ``model_tag`` among ``template_ids`` ((N,) int64) that the database
+        still holds, decrypted, in ascending id order (a replica replaying the change log)."""
+        ids = sorted({int(template_id) for template_id in template_ids.tolist()})
+        rows: list[Any] = []
+        with self._engine.connect() as connection:
+            for start in range(0, len(ids), ID_LIST_CHUNK):
+                rows.extend(
+                    connection.execute(
+                        template_columns()
+                        .where(
+                            TemplateRow.model_tag == model_tag,
+                            TemplateRow.id.in_(ids[start : start + ID_LIST_CHUNK]),
+                        )
+                        .order_by(TemplateRow.id)
+                    ).all()
+                )
+        return open_templates(self._cipher, rows, model_tag)
+
+    # -- the template change log (enrollment/changes.py) -------------------------------------
+
+    def template_changes_after(self, after_seq: int, limit: int = 10_000) -> list[TemplateChange]:
+        """Up to ``limit`` logged template changes with ``seq > after_seq``, in order."""
+        with self._engine.connect() as connection:
+            return changes_after(connection, after_seq, limit)
+
+    def last_template_change(self) -> int:
+        """The ``seq`` of the newest committed template change (0 for none)."""
+        with self._engine.connect() as connection:
+            return last_change_seq(connection)
 
     # -- reviews ----------------------------------------------------------------------------
 
