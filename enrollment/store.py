@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import numpy as np
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from enrollment.access import KeyStore
@@ -37,10 +38,11 @@ from enrollment.db import (
     Meta,
     TemplateRow,
     create_database_engine,
+    is_contention,
     session_factory,
     write_engine,
 )
-from enrollment.errors import EncryptionKeyError
+from enrollment.errors import EncryptionKeyError, StoreBusy
 from enrollment.migrations import upgrade_database
 from enrollment.records import (
     UNSET,
@@ -167,10 +169,18 @@ class RecordStore:
         yield from self._unit(self._read_sessions, writing=False)
 
     def _unit(self, sessions: sessionmaker[Session], *, writing: bool) -> Iterator[Transaction]:
-        with sessions.begin() as session:
-            scope = SessionScope(session, self._cipher)
-            yield Transaction(scope)
-            record_changes(session, scope.template_changes)
+        try:
+            with sessions.begin() as session:
+                scope = SessionScope(session, self._cipher)
+                yield Transaction(scope)
+                record_changes(session, scope.template_changes)
+        except DBAPIError as error:
+            if not is_contention(error):
+                raise
+            log_event(logger, "store_busy", level=logging.WARNING, writing=writing)
+            raise StoreBusy(
+                "the database is busy with other writers; nothing was written, try again"
+            ) from error
         for event, fields in scope.events:
             log_event(logger, event, **fields)
         if writing and scope.erased_subject:

@@ -88,16 +88,39 @@ def postgres_server() -> Iterator[Any]:
     engine.dispose()
 
 
+class PostgresDatabases:
+    """Creates empty databases on the test server; drops them when the session ends."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self._names: list[str] = []
+
+    def create(self) -> str:
+        name = f"wajah_test_{uuid.uuid4().hex[:16]}"
+        with self._server.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        self._names.append(name)
+        url: str = self._server.url.set(database=name).render_as_string(hide_password=False)
+        return url
+
+    def drop_all(self) -> None:
+        with self._server.connect() as connection:
+            for name in self._names:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._names.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server: Any) -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(postgres_server)
+    yield databases
+    databases.drop_all()
+
+
 @pytest.fixture
-def postgres_url(postgres_server: Any) -> Iterator[str]:
-    """The URL of a new, empty PostgreSQL database, dropped after the test."""
-    name = f"wajah_test_{uuid.uuid4().hex[:16]}"
-    with postgres_server.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
-    url = postgres_server.url.set(database=name).render_as_string(hide_password=False)
-    yield url
-    with postgres_server.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """The URL of a new, empty PostgreSQL database (one per test)."""
+    return postgres_databases.create()
 
 
 @pytest.fixture(params=DATABASES)
@@ -107,3 +130,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'wajah.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Like ``database_url``, one per test module (for module-scoped services): an empty
+    string (the settings' default, SQLite in the data directory) or a new PostgreSQL
+    database."""
+    if request.param == "sqlite":
+        return ""
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    return databases.create()
