@@ -33,9 +33,12 @@ __all__ = [
     "changes_after",
     "last_change_seq",
     "record_changes",
+    "serialise_enrollments",
 ]
 
 CHANGE_CHANNEL: Final = "wajah_template_changes"  # PostgreSQL LISTEN/NOTIFY channel
+# The advisory lock enrollments take turns on: a fixed 64-bit key, "wajahenr" in ASCII.
+ENROLLMENT_LOCK_KEY: Final = int.from_bytes(b"wajahenr", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,17 @@ def record_changes(
         session.execute(
             text("SELECT pg_notify(:channel, :seq)"), {"channel": CHANGE_CHANNEL, "seq": str(last)}
         )
+
+
+def serialise_enrollments(session: Session) -> None:
+    """Take the enrollment turn for the rest of the session's transaction: on PostgreSQL a
+    transaction-scoped advisory lock (released at commit or rollback; taken first, by
+    enrollments only, so it cannot close a cycle with row locks); on SQLite the write
+    transaction's BEGIN IMMEDIATE already is that turn, and this statement begins it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ENROLLMENT_LOCK_KEY})
+    else:
+        session.execute(text("SELECT 1"))
 
 
 def changes_after(connection: Connection, after_seq: int, limit: int) -> list[TemplateChange]:

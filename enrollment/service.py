@@ -192,23 +192,26 @@ class IdentityService:
             template=template,
         )
         with self._write_lock:
-            start = time.perf_counter()
-            # Other replicas' enrollments first, so the duplicate search sees them.
-            self._gallery.catch_up()
-            found = self._gallery.identify(
-                template.vector,
-                DUPLICATE_CANDIDATES + 1,
-                duplicate.threshold,
-                model_tag=template.model_tag,
-            )
-            others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
-            candidates = self._describe(others)
-            timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
             review: ReviewRecord | None = None
             status = EnrollmentStatus.ACCEPTED
             # Sample, case and pending status in one transaction: a crash can never leave a
             # stored look-alike without its case (a resumed import would skip it).
             with self._store.transaction() as tx:
+                # Enrollments of every process (replicas, the CLI) take turns from here to
+                # their commit, and the index first takes in every enrollment committed
+                # before: the duplicate search sees them all, as on one server.
+                tx.serialise_enrollments()
+                start = time.perf_counter()
+                self._gallery.catch_up()
+                found = self._gallery.identify(
+                    template.vector,
+                    DUPLICATE_CANDIDATES + 1,
+                    duplicate.threshold,
+                    model_tag=template.model_tag,
+                )
+                others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
+                candidates = self._describe(others)
+                timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
                 sample, stored = tx.samples.add(capture)
                 if candidates:
                     status = EnrollmentStatus.PENDING_REVIEW

@@ -30,7 +30,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from enrollment.access import KeyStore
 from enrollment.audit import AuditLog
-from enrollment.changes import TemplateChange, changes_after, last_change_seq, record_changes
+from enrollment.changes import (
+    TemplateChange,
+    changes_after,
+    last_change_seq,
+    record_changes,
+    serialise_enrollments,
+)
 from enrollment.clock import elapsed_ms
 from enrollment.crypto import RecordCipher, load_or_create_key
 from enrollment.db import (
@@ -81,6 +87,12 @@ class Transaction:
         self.subjects = SubjectRepository(scope)
         self.samples = SampleRepository(scope)
         self.reviews = ReviewRepository(scope)
+        self._session = scope.session
+
+    def serialise_enrollments(self) -> None:
+        """Wait until no other transaction (of any process) that called this is open, and
+        hold the turn until this one ends (see :func:`enrollment.changes.serialise_enrollments`)."""
+        serialise_enrollments(self._session)
 
 
 def open_record_store(database_url: str, key_b64: str | None, key_file: Path) -> RecordStore:

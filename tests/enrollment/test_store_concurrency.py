@@ -6,6 +6,7 @@ victim get the typed StoreBusy (503 + Retry-After at the API), never a half-writ
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -149,3 +150,34 @@ def test_a_deadlock_victim_is_typed_and_the_other_writer_commits(
 
     assert sorted(run_together(2, cross)) == ["busy", "committed"]
     assert {stores[1].get_subject(s.id).status for s in (first, second)} == {SubjectStatus.ACTIVE}
+
+
+def test_enrollments_of_different_processes_take_turns(
+    open_store: Callable[..., RecordStore],
+) -> None:
+    """The duplicate search and the commit of one enrollment are not interleaved with
+    another process's (IdentityService.enroll_processed takes this turn first)."""
+    stores = [open_store(), open_store()]
+    first_holds = threading.Event()
+    waited_s: list[float] = []
+
+    def first() -> None:
+        with stores[0].transaction() as tx:
+            tx.serialise_enrollments()
+            first_holds.set()
+            time.sleep(0.5)
+
+    def second() -> None:
+        first_holds.wait()
+        started = time.monotonic()
+        with stores[1].transaction() as tx:
+            tx.serialise_enrollments()
+            waited_s.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    (waited,) = waited_s
+    assert waited > 0.4
