@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api.settings import Settings
-from biometric.decode import DecodeLimits
-from biometric.detect import DetectionPolicy, DetectorKind
-from biometric.engine import EngineConfig, FaceEngine
-from biometric.pool import EnginePool, PoolConfig
-from biometric.templates import MODEL_TAG
-from enrollment.gallery import GalleryKeeper, GalleryOpenReport, Progress
-from enrollment.service import IdentityService
-from enrollment.store import RecordStore, open_record_store
-from matcher.index import IndexConfig
-from matcher.persistence import PayloadCipher
-from matcher.thresholds import Thresholds, default_thresholds, load_thresholds
+from wajah.api.settings import Settings
+from wajah.biometric.decode import DecodeLimits
+from wajah.biometric.detect import DetectionPolicy, DetectorKind
+from wajah.biometric.engine import EngineConfig, FaceEngine
+from wajah.biometric.pool import EnginePool, PoolConfig
+from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.gallery import GalleryKeeper, GalleryOpenReport, Progress
+from wajah.enrollment.service import IdentityService
+from wajah.enrollment.store import RecordStore, open_record_store
+from wajah.matcher.index import IndexConfig
+from wajah.matcher.persistence import PayloadCipher
+from wajah.matcher.thresholds import Thresholds, default_thresholds, load_thresholds
 
 
 def engine_config(settings: Settings) -> EngineConfig:

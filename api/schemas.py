@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from biometric.engine import ProcessedImage
-from biometric.quality import QualityComponent, QualityReport
-from enrollment.access import ApiKey
-from enrollment.records import ReviewRecord, SampleRecord, SubjectRecord
-from enrollment.service import EnrollmentOutcome, IdentificationOutcome, VerificationOutcome
+from wajah.biometric.engine import ProcessedImage
+from wajah.biometric.quality import QualityComponent, QualityReport
+from wajah.enrollment.access import ApiKey
+from wajah.enrollment.records import ReviewRecord, SampleRecord, SubjectRecord
+from wajah.enrollment.service import EnrollmentOutcome, IdentificationOutcome, VerificationOutcome
 
 SubjectRef = str
 QualityProfileName = Literal["enrollment", "verification", "scan"]

@@ -1,8 +1,8 @@
 """``wajah bench accuracy``: verification and identification accuracy on a labeled folder, in the
 terms of ISO/IEC 19795-1, for Wajah's pipeline beside the plain dlib pipeline.
 
-Acquisition (both pipelines, cached per photo) is in :mod:`benchmarks.acquisition`; the error
-arithmetic in :mod:`benchmarks.metrics`. Comparison scores are taken on the photos BOTH
+Acquisition (both pipelines, cached per photo) is in :mod:`wajah.benchmarks.acquisition`; the error
+arithmetic in :mod:`wajah.benchmarks.metrics`. Comparison scores are taken on the photos BOTH
 pipelines acquired, so the two are compared on the same trials; each one's failures to acquire
 are reported separately.
 """
@@ -18,16 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import metrics
-from benchmarks.acquisition import (
+from wajah.benchmarks import metrics
+from wajah.benchmarks.acquisition import (
     PLAIN_DLIB_DISTANCE_THRESHOLD,
     AcquisitionRun,
     PhotoOutcome,
     acquire,
 )
-from benchmarks.report import DATA_CAVEAT, markdown_table
-from biometric.datasets import LabeledPhoto, PhotoPair, list_labeled_photos, read_lfw_pairs
-from matcher import calibration
+from wajah.benchmarks.report import DATA_CAVEAT, markdown_table
+from wajah.biometric.datasets import LabeledPhoto, PhotoPair, list_labeled_photos, read_lfw_pairs
+from wajah.matcher import calibration
 
 FMR_TARGETS = (1e-2, 1e-3, 1e-4)
 FPIR_TARGETS = (1e-2, 1e-3)

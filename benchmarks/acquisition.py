@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import platformdirs
 
-from biometric.templates import MODEL_TAG
+from wajah.biometric.templates import MODEL_TAG
 
 # Bump when what a cache entry holds or how it is computed changes.
 CACHE_VERSION = "acq-v1"
@@ -108,8 +108,8 @@ def _init_worker() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import dlib
 
-    from biometric.engine import FaceEngine
-    from biometric.models import find_model_paths
+    from wajah.biometric.engine import FaceEngine
+    from wajah.biometric.models import find_model_paths
 
     paths = find_model_paths()
     engine = FaceEngine(paths=paths)
@@ -146,9 +146,9 @@ def _plain_chip(path: Path) -> tuple[str, np.ndarray | None]:
 
 def process_photo(path_text: str, sha256: str, cache_dir_text: str) -> PhotoOutcome:
     """Both pipelines on one photo (in a worker); the result is cached and returned."""
-    from biometric.errors import WajahError
-    from biometric.quality import PROFILES, assess_quality
-    from biometric.templates import align_chip, normalise
+    from wajah.biometric.errors import WajahError
+    from wajah.biometric.quality import PROFILES, assess_quality
+    from wajah.biometric.templates import align_chip, normalise
 
     start = time.perf_counter()
     engine = _WORKER["engine"]

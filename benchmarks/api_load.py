@@ -17,7 +17,7 @@ never retried or hidden.
 
 Optionally (``distractors``) the same probes are then sent with the gallery grown by synthetic
 subjects whose templates are written directly into the store (drawn from the ``real-fit`` model
-of :mod:`benchmarks.galleries`, chips all zeros) while the server is stopped; only done in a
+of :mod:`wajah.benchmarks.galleries`, chips all zeros) while the server is stopped; only done in a
 data directory the benchmark created itself.
 """
 
@@ -44,8 +44,8 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 
-from benchmarks.galleries import TemplateModel
-from benchmarks.report import DATA_CAVEAT, markdown_table, with_ratio
+from wajah.benchmarks.galleries import TemplateModel
+from wajah.benchmarks.report import DATA_CAVEAT, markdown_table, with_ratio
 
 ENDPOINTS = ("verify", "identify", "quality")
 EXPECTED_PROBLEMS = frozenset({"urn:wajah:problem:overloaded", "urn:wajah:problem:timeout"})
@@ -158,7 +158,7 @@ def served(data_dir: Path, log_path: Path) -> Iterator[str]:
     command = [
         sys.executable,
         "-c",
-        "from api.cli import main; main()",
+        "from api.cli.main import main; main()",
         "serve",
         "--host",
         "127.0.0.1",
@@ -286,10 +286,10 @@ def insert_distractors(
 ) -> float:
     """``count`` synthetic subjects, one template each, written straight into the store of
     ``data_dir`` (the server must be stopped). Returns the seconds taken."""
-    from api.runtime import open_store
-    from api.settings import Settings
-    from biometric.templates import MODEL_TAG, Template
-    from enrollment.records import Capture
+    from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
+    from wajah.biometric.templates import MODEL_TAG, Template
+    from wajah.enrollment.records import Capture
 
     started = time.perf_counter()
     store = open_store(Settings(data_dir=data_dir))
@@ -544,8 +544,8 @@ def _run(
 ) -> tuple[dict[str, Any], dict[str, str], Gallery]:
     """Keys, gallery and the measurements; returns the results and, apart because they are
     never written, the run's key secrets and its gallery (photos)."""
-    from api.app import admin_key_path
-    from api.settings import Settings
+    from wajah.api.http.app import admin_key_path
+    from wajah.api.settings import Settings
 
     admin_secret = admin_key_path(Settings(data_dir=data_dir)).read_text().strip()
     with httpx.Client(base_url=url, timeout=options.request_timeout_s) as client:

@@ -5,9 +5,9 @@ Every subcommand writes JSON, Markdown and PNG files (timestamped, plus ``latest
 the JSON document on stdout.
 
 ``benchmarks`` is the top layer: it may call the api (the ``api`` benchmark starts the real
-service), the api never imports it. So the command is not registered by ``api.cli``: the
+service), the api never imports it. So the command is not registered by ``api.cli.main``: the
 package's metadata names :func:`register` in the ``wajah.commands`` entry-point group
-(``pyproject.toml``), which ``api.cli`` reads at start-up.
+(``pyproject.toml``), which ``api.cli.main`` reads at start-up.
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from api.cli_support import emit_json, fail, stderr_console
-from benchmarks.report import DEFAULT_OUT_DIR, RunContext, WrittenFiles, command_line, write_report
+from wajah.api.cli.support import emit_json, fail, stderr_console
+from wajah.benchmarks.report import (
+    DEFAULT_OUT_DIR,
+    RunContext,
+    WrittenFiles,
+    command_line,
+    write_report,
+)
 
 bench_app = typer.Typer(
     help="Benchmarks for operations: 1:N search (match), accuracy on labeled photos (accuracy), "
@@ -66,7 +72,7 @@ def _faces_dir(given: Path | None) -> Path:
 
 
 def _cache_dir(given: Path | None) -> Path:
-    from benchmarks.acquisition import default_cache_dir
+    from wajah.benchmarks.acquisition import default_cache_dir
 
     return given or default_cache_dir()
 
@@ -155,9 +161,9 @@ def match_command(
 ) -> None:
     """1:N search latency, throughput, recall, memory of every index kind vs exact search and
     the memory-bandwidth floor."""
-    from benchmarks.galleries import TemplateModel, fit_real
-    from benchmarks.match import MatchOptions, models_for_run, run_match
-    from matcher.config import INDEX_KINDS, IndexKind
+    from wajah.benchmarks.galleries import TemplateModel, fit_real
+    from wajah.benchmarks.match import MatchOptions, models_for_run, run_match
+    from wajah.matcher.config import INDEX_KINDS, IndexKind
 
     context = RunContext("match", command_line())
     chosen_kinds: list[IndexKind] = []
@@ -199,9 +205,9 @@ def _real_templates(
     faces_dir: Path, cache_dir: Path, wanted: int, count: Callable[[int, int], None]
 ) -> tuple[np.ndarray, list[str]]:
     """Templates of LFW photos: every one already in the cache, else the first ``wanted``."""
-    from benchmarks.acquisition import acquire
-    from benchmarks.studies import cached_templates
-    from biometric.datasets import list_labeled_photos
+    from wajah.benchmarks.acquisition import acquire
+    from wajah.benchmarks.studies import cached_templates
+    from wajah.biometric.datasets import list_labeled_photos
 
     photos = list_labeled_photos(faces_dir / "lfw_deepfunneled")
     vectors, identities = cached_templates(photos, cache_dir)
@@ -243,7 +249,7 @@ def accuracy_command(
 ) -> None:
     """FTA/FTE, score distributions, DET, EER, FNMR at FMR 1e-2..1e-4 with subject-bootstrap
     CIs, 1:N rank-1 and FNIR at FPIR; Wajah beside the plain dlib pipeline."""
-    from benchmarks.accuracy import AccuracyOptions, run_accuracy
+    from wajah.benchmarks.accuracy import AccuracyOptions, run_accuracy
 
     if not data.is_dir():
         fail(f"not a folder: {data}")
@@ -273,7 +279,7 @@ def pipeline_command(
     faces_dir: FacesOption = None,
 ) -> None:
     """Per-stage time (median/p95) and photos per second with 1 and 2 worker processes."""
-    from benchmarks.pipeline import PipelineOptions, run_pipeline
+    from wajah.benchmarks.pipeline import PipelineOptions, run_pipeline
 
     context = RunContext("pipeline", command_line())
     options = PipelineOptions(
@@ -331,7 +337,7 @@ def api_command(
 ) -> None:
     """The HTTP service under load: verify, identify and quality latency percentiles,
     throughput and errors by type from 1..8 concurrent clients, beside GET /healthz."""
-    from benchmarks.api_load import ApiLoadOptions, check_loopback, run_api_load
+    from wajah.benchmarks.api_load import ApiLoadOptions, check_loopback, run_api_load
 
     context = RunContext("api", command_line())
     if url is not None:
@@ -353,7 +359,7 @@ def api_command(
     with _progress() as (step, count):
         model = None
         if distractors and url is None and data_dir is None:
-            from benchmarks.galleries import fit_real
+            from wajah.benchmarks.galleries import fit_real
 
             step("real templates (the distractors' model)")
             vectors, identities = _real_templates(photos, _cache_dir(cache_dir), 800, count)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from biometric.templates import TEMPLATE_DIM, normalise
+from wajah.biometric.templates import TEMPLATE_DIM, normalise
 
 DISTRIBUTIONS = ("real-fit", "uniform")
 GENERATION_CHUNK = 250_000  # rows generated at once: 128 MB of float32 per chunk

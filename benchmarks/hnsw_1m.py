@@ -1,12 +1,12 @@
 """HNSW (and IVF) at 1M real-fit templates: build once, persist, load, measure.
 
-``python -m benchmarks.hnsw_1m build``   builds a 1M real-fit ``GalleryIndex(kind="hnsw")`` and
-                                        saves it with :func:`matcher.persistence.save_index`
+``python -m wajah.benchmarks.hnsw_1m build``   builds a 1M real-fit ``GalleryIndex(kind="hnsw")`` and
+                                        saves it with :func:`wajah.matcher.persistence.save_index`
                                         (plus a small JSON of the build's time and memory).
-``python -m benchmarks.hnsw_1m measure`` loads it and measures single-query latency and mate
+``python -m wajah.benchmarks.hnsw_1m measure`` loads it and measures single-query latency and mate
                                         rank-1 against exact search for an efSearch sweep
                                         (and IVF configurations with ``--ivf``), then writes
-                                        ``hnsw-1m`` JSON + Markdown via :mod:`benchmarks.report`.
+                                        ``hnsw-1m`` JSON + Markdown via :mod:`wajah.benchmarks.report`.
 
 The gallery is drawn exactly as ``benchmarks/match.py`` draws it (``default_rng(seed + size)``,
 ``TemplateModel.chunks``), so ``measure`` regenerates the same float vectors for the exact
@@ -31,11 +31,17 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.acquisition import default_cache_dir
-from benchmarks.galleries import TemplateModel, fit_real
-from benchmarks.match_report import TARGET_APPROX_P99_MS, TARGET_RANK1_LOSS
-from benchmarks.report import RunContext, command_line, markdown_table, rss_bytes, write_report
-from benchmarks.studies import (
+from wajah.benchmarks.acquisition import default_cache_dir
+from wajah.benchmarks.galleries import TemplateModel, fit_real
+from wajah.benchmarks.match_report import TARGET_APPROX_P99_MS, TARGET_RANK1_LOSS
+from wajah.benchmarks.report import (
+    RunContext,
+    command_line,
+    markdown_table,
+    rss_bytes,
+    write_report,
+)
+from wajah.benchmarks.studies import (
     DEFAULT_FACES_DIR,
     RESULTS_DIR,
     WARMUP_QUERIES,
@@ -48,11 +54,11 @@ from benchmarks.studies import (
     single_query_latency,
     timed_ms,
 )
-from biometric.datasets import list_labeled_photos
-from biometric.templates import MODEL_TAG
-from matcher.config import IndexConfig
-from matcher.index import GalleryIndex
-from matcher.persistence import load_index, save_index
+from wajah.biometric.datasets import list_labeled_photos
+from wajah.biometric.templates import MODEL_TAG
+from wajah.matcher.config import IndexConfig
+from wajah.matcher.index import GalleryIndex
+from wajah.matcher.persistence import load_index, save_index
 
 SIZE = 1_000_000
 SEED = 0  # as benchmarks/match.py: the gallery rng is default_rng(seed + size)

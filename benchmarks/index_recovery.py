@@ -1,6 +1,6 @@
 """Index recovery: how long a service start takes with N templates in the database.
 
-Run: ``python -m benchmarks.index_recovery [--templates 100000]``. Seeds a fresh SQLite store
+Run: ``python -m wajah.benchmarks.index_recovery [--templates 100000]``. Seeds a fresh SQLite store
 with N synthetic unit templates (written straight into the tables in one transaction, sealed
 exactly as ``SampleRepository.add`` seals them, so seeding does not spend its time on
 per-row fsyncs), then measures, with the encrypted index file:
@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, text
 
-from benchmarks.report import RunContext, command_line, markdown_table, write_report
-from biometric.templates import MODEL_TAG, normalise
-from enrollment.crypto import RecordCipher
-from enrollment.db import FaceSample, TemplateRow, session_factory
-from enrollment.gallery import GalleryKeeper
-from enrollment.sealing import TEMPLATE_DTYPE, template_associated
-from enrollment.store import open_record_store
-from matcher.index import IndexConfig
+from wajah.benchmarks.report import RunContext, command_line, markdown_table, write_report
+from wajah.biometric.templates import MODEL_TAG, normalise
+from wajah.enrollment.crypto import RecordCipher
+from wajah.enrollment.db import FaceSample, TemplateRow, session_factory
+from wajah.enrollment.gallery import GalleryKeeper
+from wajah.enrollment.sealing import TEMPLATE_DTYPE, template_associated
+from wajah.enrollment.store import open_record_store
+from wajah.matcher.index import IndexConfig
 
 TEMPLATES_PER_SUBJECT = 2
 

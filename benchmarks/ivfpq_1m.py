@@ -1,6 +1,6 @@
 """The "ivfpq" index at 1M templates: build, save, load, and a probe sweep on three galleries.
 
-``python -m benchmarks.ivfpq_1m`` measures ``GalleryIndex(kind="ivfpq")`` (inverted lists of
+``python -m wajah.benchmarks.ivfpq_1m`` measures ``GalleryIndex(kind="ivfpq")`` (inverted lists of
 4-bit PQ codes in the discriminant space of dlib templates, exact re-rank) against exact search
 on the same queries, for the issue's target: an approximate index at 1M with p99 <= 2 ms and
 mate rank-1 loss <= 0.1 % against exact.
@@ -35,11 +35,17 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.acquisition import default_cache_dir
-from benchmarks.galleries import fit_real
-from benchmarks.match_report import TARGET_APPROX_P99_MS, TARGET_RANK1_LOSS
-from benchmarks.report import RunContext, command_line, markdown_table, rss_bytes, write_report
-from benchmarks.studies import (
+from wajah.benchmarks.acquisition import default_cache_dir
+from wajah.benchmarks.galleries import fit_real
+from wajah.benchmarks.match_report import TARGET_APPROX_P99_MS, TARGET_RANK1_LOSS
+from wajah.benchmarks.report import (
+    RunContext,
+    command_line,
+    markdown_table,
+    rss_bytes,
+    write_report,
+)
+from wajah.benchmarks.studies import (
     DEFAULT_FACES_DIR,
     RESULTS_DIR,
     WARMUP_QUERIES,
@@ -53,12 +59,12 @@ from benchmarks.studies import (
     timed_ms,
     warm_up,
 )
-from biometric.datasets import list_labeled_photos
-from biometric.templates import MODEL_TAG, TEMPLATE_DIM, normalise
-from matcher.config import IVFPQ_PROBE_FRACTION, IndexConfig
-from matcher.index import GalleryIndex
-from matcher.persistence import load_index, save_index
-from matcher.template_space import shipped_space
+from wajah.biometric.datasets import list_labeled_photos
+from wajah.biometric.templates import MODEL_TAG, TEMPLATE_DIM, normalise
+from wajah.matcher.config import IVFPQ_PROBE_FRACTION, IndexConfig
+from wajah.matcher.index import GalleryIndex
+from wajah.matcher.persistence import load_index, save_index
+from wajah.matcher.template_space import shipped_space
 
 SIZE = 1_000_000
 LATENCY_QUERIES = 1000

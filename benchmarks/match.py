@@ -1,5 +1,5 @@
 """``wajah bench match``: 1:N search latency, throughput, recall and memory of every
-:class:`matcher.index.GalleryIndex` kind, against exact search and the memory-bandwidth floor
+:class:`wajah.matcher.index.GalleryIndex` kind, against exact search and the memory-bandwidth floor
 measured in the same run.
 
 * Reference (ground truth and baseline): exact numpy search -- one sgemv per query, argpartition.
@@ -25,8 +25,8 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.galleries import TemplateModel, uniform_model, within_total_variance
-from benchmarks.match_report import (
+from wajah.benchmarks.galleries import TemplateModel, uniform_model, within_total_variance
+from wajah.benchmarks.match_report import (
     TARGET_10M_BYTES,
     TARGET_APPROX_P99_MS,
     TARGET_EXACT_FLOOR_MULTIPLE,
@@ -34,9 +34,9 @@ from benchmarks.match_report import (
     render_markdown,
     render_plots,
 )
-from benchmarks.report import rss_bytes
-from matcher.config import IndexConfig, IndexKind, ivfpq_probes
-from matcher.index import GalleryIndex
+from wajah.benchmarks.report import rss_bytes
+from wajah.matcher.config import IndexConfig, IndexKind, ivfpq_probes
+from wajah.matcher.index import GalleryIndex
 
 ADD_CHUNK = 50_000  # templates per add() call
 BANDWIDTH_ARRAY_BYTES = 1 << 30  # 1 GiB: far larger than any cache

@@ -1,11 +1,11 @@
 """Tables and plots of a ``wajah bench match`` run (the figures come from
-:mod:`benchmarks.match`)."""
+:mod:`wajah.benchmarks.match`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.report import DATA_CAVEAT, markdown_table, verdict
+from wajah.benchmarks.report import DATA_CAVEAT, markdown_table, verdict
 
 # Targets from the "Benchmarks for ops" issue; benchmarks.match judges them with these.
 TARGET_EXACT_FLOOR_MULTIPLE = 1.2

@@ -1,10 +1,10 @@
-"""The benchmarks' protocols on top of :mod:`matcher.calibration`'s error rates: open-set 1:N
+"""The benchmarks' protocols on top of :mod:`wajah.matcher.calibration`'s error rates: open-set 1:N
 identification from full score matrices (ISO/IEC 19795-1; NIST FRVT 1:N terms) and the LFW
 ten-fold protocol, pure numpy.
 
 Scores are "higher is more alike" (a cosine similarity). The 1:1 error rates (FMR, FNMR, EER,
 FNMR at a target FMR, the subject bootstrap, DET points, the rule of three) live in
-:mod:`matcher.calibration`, the one place that defines them for the service and the benchmarks.
+:mod:`wajah.matcher.calibration`, the one place that defines them for the service and the benchmarks.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.calibration import rule_of_three
+from wajah.matcher.calibration import rule_of_three
 
 # --- 1:N identification (ISO/IEC 19795-1; NIST FRVT 1:N terms) -----------------------------
 

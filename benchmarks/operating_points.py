@@ -1,6 +1,6 @@
 """How the shipped (or any) thresholds behave on held-out labeled templates.
 
-Run: ``python -m benchmarks.operating_points --templates T.npz [--thresholds F.json]``, where
+Run: ``python -m wajah.benchmarks.operating_points --templates T.npz [--thresholds F.json]``, where
 ``T.npz`` is written by ``wajah calibrate --templates`` (use identities the thresholds were
 NOT calibrated on, e.g. the LFW pairsDevTest identities for the shipped calibration on
 pairsDevTrain). Reports, at the three operating points:
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import RunContext, command_line, markdown_table, write_report
-from matcher.photo_calibration import LabeledTemplates, load_labeled_templates
-from matcher.thresholds import Thresholds, default_thresholds, load_thresholds
+from wajah.benchmarks.report import RunContext, command_line, markdown_table, write_report
+from wajah.matcher.photo_calibration import LabeledTemplates, load_labeled_templates
+from wajah.matcher.thresholds import Thresholds, default_thresholds, load_thresholds
 
 DATA_CAVEAT = (
     "The photos hold no Southeast Asian faces in any number and no children: these rates say "

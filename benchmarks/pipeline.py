@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import DATA_CAVEAT, markdown_table
+from wajah.benchmarks.report import DATA_CAVEAT, markdown_table
 
 STAGES = ("decode", "detect", "landmarks", "quality", "align", "embed")
 SGEMM_SIDE = 2048  # the issue's floor: numpy/OpenBLAS sgemm at 2048 x 2048 on one core
@@ -80,7 +80,7 @@ _ENGINE: dict[str, Any] = {}
 
 
 def _init_worker() -> None:
-    from biometric.engine import FaceEngine
+    from wajah.biometric.engine import FaceEngine
 
     engine = FaceEngine()
     engine.warm_up()
@@ -89,8 +89,8 @@ def _init_worker() -> None:
 
 def _capture(data: bytes) -> bool:
     """The whole pipeline on one photo's bytes; True when a template was made."""
-    from biometric.errors import WajahInputError
-    from biometric.quality import PROFILES
+    from wajah.biometric.errors import WajahInputError
+    from wajah.biometric.quality import PROFILES
 
     try:
         _ENGINE["engine"].capture(data, PROFILES[PROFILE])
@@ -109,8 +109,8 @@ def _hold(seconds: float) -> bool:
 
 
 def _stage_times(photos: Sequence[bytes]) -> dict[str, Any]:
-    from biometric.errors import WajahInputError
-    from biometric.quality import PROFILES
+    from wajah.biometric.errors import WajahInputError
+    from wajah.biometric.quality import PROFILES
 
     engine = _ENGINE["engine"]
     decode_only = []
@@ -185,11 +185,11 @@ def embed_comparison(chips: Sequence[np.ndarray], repeats: int = 3) -> dict[str,
     with the compute floor measured in the same run."""
     from threadpoolctl import threadpool_limits
 
-    from biometric.dlib_dnn import read_network
-    from biometric.models import find_model_paths
-    from biometric.onnx_templates import OnnxTemplateExtractor
-    from biometric.resnet_onnx import build_resnet_onnx
-    from biometric.templates import TemplateExtractor
+    from wajah.biometric.dlib_dnn import read_network
+    from wajah.biometric.models import find_model_paths
+    from wajah.biometric.onnx_templates import OnnxTemplateExtractor
+    from wajah.biometric.resnet_onnx import build_resnet_onnx
+    from wajah.biometric.templates import TemplateExtractor
 
     weights = find_model_paths().face_recognition
     onnx = OnnxTemplateExtractor(weights, threads=1, batch_size=EMBED_BATCH)

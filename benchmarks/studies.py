@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.acquisition import file_sha256, load_cached
-from biometric.datasets import LabeledPhoto
+from wajah.benchmarks.acquisition import file_sha256, load_cached
+from wajah.biometric.datasets import LabeledPhoto
 
 K = 10  # neighbours asked of every search the studies time
 WARMUP_QUERIES = 50  # untimed calls before a latency series

@@ -68,7 +68,7 @@ from PIL import (
     WebPImagePlugin,  # noqa: F401
 )
 
-from biometric.errors import (
+from wajah.biometric.errors import (
     ImageDecodeError,
     ImageDimensionsRefused,
     ImageTooComplex,

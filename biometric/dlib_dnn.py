@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biometric.errors import ModelFilesMissing
+from wajah.biometric.errors import ModelFilesMissing
 
 # The longest run of wrapper fields seen between two layer records in
 # dlib_face_recognition_resnet_model_v1.dat is 35 bytes (three booleans, three empty tensors

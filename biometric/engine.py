@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from biometric.decode import DecodedImage, DecodeLimits, decode_image, read_image_file
-from biometric.detect import DetectionPolicy, DetectorKind, FaceBox, FaceDetector
-from biometric.errors import MultipleFacesFound, NoFaceFound, WajahInputError
-from biometric.landmarks import FaceLandmarks, LandmarkPredictor
-from biometric.models import ModelPaths, find_model_paths
-from biometric.quality import QualityProfile, QualityReport, assess_quality
-from biometric.templates import (
+from wajah.biometric.decode import DecodedImage, DecodeLimits, decode_image, read_image_file
+from wajah.biometric.detect import DetectionPolicy, DetectorKind, FaceBox, FaceDetector
+from wajah.biometric.errors import MultipleFacesFound, NoFaceFound, WajahInputError
+from wajah.biometric.landmarks import FaceLandmarks, LandmarkPredictor
+from wajah.biometric.models import ModelPaths, find_model_paths
+from wajah.biometric.quality import QualityProfile, QualityReport, assess_quality
+from wajah.biometric.templates import (
     ChipEmbedder,
     EmbedderKind,
     Template,
@@ -102,7 +102,7 @@ def make_extractor(
     """The template extractor of ``kind`` on the ResNet weights at ``weights``."""
     if kind is EmbedderKind.DLIB:
         return TemplateExtractor(weights)
-    from biometric.onnx_templates import OnnxTemplateExtractor  # onnxruntime only when used
+    from wajah.biometric.onnx_templates import OnnxTemplateExtractor  # onnxruntime only when used
 
     return OnnxTemplateExtractor(weights, threads=threads, cache_dir=cache_dir)
 

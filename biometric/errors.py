@@ -1,7 +1,7 @@
 """Typed domain errors of the face engine.
 
 Every error Wajah raises for a caller's mistake derives from :class:`WajahInputError`;
-``api/errors.py`` maps each class to an RFC 9457 problem type and the CLI maps them to
+``api/http/errors.py`` maps each class to an RFC 9457 problem type and the CLI maps them to
 exit code 2. Errors that are the service's own fault derive from :class:`WajahError` only.
 
 Every error survives pickling with its type, message and attributes intact: face work runs in

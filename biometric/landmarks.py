@@ -10,7 +10,7 @@ from pathlib import Path
 import dlib
 import numpy as np
 
-from biometric.detect import FaceBox
+from wajah.biometric.detect import FaceBox
 
 # iBUG 300-W 68-point index ranges (0-based), the layout of shape_predictor_68_face_landmarks.
 JAW = slice(0, 17)

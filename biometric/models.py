@@ -7,7 +7,7 @@ import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
 
-from biometric.errors import ModelFilesMissing
+from wajah.biometric.errors import ModelFilesMissing
 
 _PACKAGE = "face_recognition_models"
 

@@ -1,6 +1,6 @@
 """The face-recognition ResNet on ONNX Runtime: the same weights and graph as dlib's
 ``face_recognition_model_v1`` (read from the installed ``.dat``, see
-:mod:`biometric.resnet_onnx`), run with batches on MLAS's tuned kernels instead of the BLAS-less
+:mod:`wajah.biometric.resnet_onnx`), run with batches on MLAS's tuned kernels instead of the BLAS-less
 ``dlib-bin`` wheel.
 
 Measured on this project's 2-core machine (``wajah bench pipeline``, 2026-12-03, one core):
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from biometric.templates import (
+from wajah.biometric.templates import (
     CHIP_SIZE_PX,
     MODEL_TAG,
     TEMPLATE_DIM,
@@ -54,8 +54,8 @@ def onnx_model_bytes(weights: Path, cache_dir: Path | None = None) -> bytes:
         cached = cache_dir / f"{weights.stem}-{digest}-g{GRAPH_BUILDER_VERSION}.onnx"
         if cached.is_file():
             return cached.read_bytes()
-    from biometric.dlib_dnn import parse_network
-    from biometric.resnet_onnx import build_resnet_onnx
+    from wajah.biometric.dlib_dnn import parse_network
+    from wajah.biometric.resnet_onnx import build_resnet_onnx
 
     model, _ = build_resnet_onnx(parse_network(data))
     serialised: bytes = model.SerializeToString()

@@ -40,16 +40,16 @@ from typing import Final
 
 import pebble
 
-from biometric.decode import probe_image
-from biometric.engine import EngineConfig, FaceEngine, ProcessedImage
-from biometric.errors import (
+from wajah.biometric.decode import probe_image
+from wajah.biometric.engine import EngineConfig, FaceEngine, ProcessedImage
+from wajah.biometric.errors import (
     EngineOverloaded,
     FaceWorkerFault,
     FaceWorkerLost,
     FaceWorkTimedOut,
     WajahError,
 )
-from biometric.quality import QualityProfile
+from wajah.biometric.quality import QualityProfile
 
 logger = logging.getLogger("wajah.biometric.pool")
 

@@ -23,8 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from biometric.detect import FaceBox
-from biometric.landmarks import (
+from wajah.biometric.detect import FaceBox
+from wajah.biometric.landmarks import (
     INNER_LIPS,
     JAW,
     LEFT_BROW,
@@ -34,7 +34,7 @@ from biometric.landmarks import (
     RIGHT_EYE,
     FaceLandmarks,
 )
-from biometric.pose import estimate_head_pose
+from wajah.biometric.pose import estimate_head_pose
 
 # Component names: stable, used by the API and the UI.
 FACE_COUNT = "face_count"

@@ -1,5 +1,5 @@
 """dlib's face-recognition ResNet as an ONNX graph, built from the weights of the installed
-``dlib_face_recognition_resnet_model_v1.dat`` (read by :mod:`biometric.dlib_dnn`).
+``dlib_face_recognition_resnet_model_v1.dat`` (read by :mod:`wajah.biometric.dlib_dnn`).
 
 The topology is dlib's ``anet_type`` (examples/dnn_face_recognition_ex.cpp): a 7x7/2 stem with
 a 3x3/2 max pool, then residual blocks ``conv3x3 -> affine -> relu -> conv3x3 -> affine`` whose
@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from biometric.dlib_dnn import (
+from wajah.biometric.dlib_dnn import (
     AddPrevLayer,
     AffineLayer,
     ConvLayer,

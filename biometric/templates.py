@@ -17,7 +17,7 @@ from typing import Protocol
 import dlib
 import numpy as np
 
-from biometric.landmarks import FaceLandmarks
+from wajah.biometric.landmarks import FaceLandmarks
 
 MODEL_TAG = "dlib-resnet-v1"
 TEMPLATE_DIM = 128

@@ -31,8 +31,8 @@ from typing import Any, Final
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from enrollment.clock import utcnow
-from enrollment.db import (
+from wajah.enrollment.clock import utcnow
+from wajah.enrollment.db import (
     KEY_NAME_MAX,
     KEY_PREFIX_LENGTH,
     ApiKeyRow,
@@ -40,11 +40,11 @@ from enrollment.db import (
     session_factory,
     write_engine,
 )
-from enrollment.errors import ApiKeyNotFound, InvalidApiKey, InvalidKeyData
-from enrollment.records import Role
-from enrollment.structured_log import log_event
-from enrollment.validation import clean_text
-from matcher.atomic_files import atomic_write
+from wajah.enrollment.errors import ApiKeyNotFound, InvalidApiKey, InvalidKeyData
+from wajah.enrollment.records import Role
+from wajah.enrollment.structured_log import log_event
+from wajah.enrollment.validation import clean_text
+from wajah.matcher.atomic_files import atomic_write
 
 __all__ = [
     "INITIAL_ADMIN_KEY_NAME",

@@ -40,8 +40,8 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from enrollment.clock import utcnow
-from enrollment.db import (
+from wajah.enrollment.clock import utcnow
+from wajah.enrollment.db import (
     AUDIT_ACTION_MAX,
     AUDIT_CHAIN_HEAD_ID,
     AUDIT_DECISION_MAX,
@@ -55,9 +55,9 @@ from enrollment.db import (
     session_factory,
     write_engine,
 )
-from enrollment.errors import AuditChainCorrupt
-from enrollment.records import Role
-from enrollment.validation import CONTROL_CHARACTERS, check_page
+from wajah.enrollment.errors import AuditChainCorrupt
+from wajah.enrollment.records import Role
+from wajah.enrollment.validation import CONTROL_CHARACTERS, check_page
 
 __all__ = [
     "GENESIS_HASH",

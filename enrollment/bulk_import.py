@@ -21,7 +21,7 @@ Two layouts are read:
   columns (or leave them empty after the first).
 
 The pipeline (:func:`run_import`): the calling thread reads each file, hashes it and submits it
-to the service's :class:`~biometric.pool.EnginePool`, keeping at most ``max_pending`` photos in
+to the service's :class:`~wajah.biometric.pool.EnginePool`, keeping at most ``max_pending`` photos in
 flight so the workers never wait; as results complete, the same thread creates the subject if it
 is missing and calls :meth:`IdentityService.enroll_processed`, with the ``scan`` quality profile
 by default (legacy scans are small; the scan profile records their quality and flags weak
@@ -51,15 +51,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-from biometric.datasets import IMAGE_SUFFIXES
-from biometric.engine import ProcessedImage
-from biometric.errors import EngineOverloaded, ImageRefused, WajahInputError
-from biometric.quality import PROFILES, QualityProfile
-from enrollment.errors import SubjectNotFound
-from enrollment.records import CaptureSource
-from enrollment.service import EnrollmentOutcome, EnrollmentStatus, IdentityService
-from enrollment.structured_log import log_event
-from matcher.atomic_files import atomic_write
+from wajah.biometric.datasets import IMAGE_SUFFIXES
+from wajah.biometric.engine import ProcessedImage
+from wajah.biometric.errors import EngineOverloaded, ImageRefused, WajahInputError
+from wajah.biometric.quality import PROFILES, QualityProfile
+from wajah.enrollment.errors import SubjectNotFound
+from wajah.enrollment.records import CaptureSource
+from wajah.enrollment.service import EnrollmentOutcome, EnrollmentStatus, IdentityService
+from wajah.enrollment.structured_log import log_event
+from wajah.matcher.atomic_files import atomic_write
 
 __all__ = [
     "MANIFEST_COLUMNS",

@@ -18,8 +18,8 @@ from typing import Final
 from sqlalchemy import Connection, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from enrollment.clock import utcnow
-from enrollment.db import (
+from wajah.enrollment.clock import utcnow
+from wajah.enrollment.db import (
     TEMPLATE_CHANGE_HEAD_ID,
     TemplateChangeHead,
     TemplateChangeOperation,

@@ -31,9 +31,9 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from enrollment.errors import EncryptionKeyError, RecordDecryptionError
-from enrollment.structured_log import log_event
-from matcher.atomic_files import fsync_directory
+from wajah.enrollment.errors import EncryptionKeyError, RecordDecryptionError
+from wajah.enrollment.structured_log import log_event
+from wajah.matcher.atomic_files import fsync_directory
 
 logger = logging.getLogger(__name__)
 

@@ -48,7 +48,13 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from enrollment.records import CaptureSource, ReviewResolution, ReviewStatus, Role, SubjectStatus
+from wajah.enrollment.records import (
+    CaptureSource,
+    ReviewResolution,
+    ReviewStatus,
+    Role,
+    SubjectStatus,
+)
 
 # Deterministic constraint names: PostgreSQL needs them to alter constraints later, and
 # alembic's SQLite batch mode needs them to recreate tables.

@@ -1,7 +1,7 @@
 """Typed domain errors of the record store.
 
 The caller's mistakes (an unknown subject, a duplicate reference, bad identity data) derive from
-:class:`~biometric.errors.WajahInputError`; ``api/errors.py`` maps each to a problem type and the
+:class:`~wajah.biometric.errors.WajahInputError`; ``api/http/errors.py`` maps each to a problem type and the
 CLI to exit code 2. A wrong or missing encryption key, or a stored ciphertext that fails
 authentication, is the service's own problem and derives from :class:`WajahError` only.
 
@@ -11,7 +11,7 @@ shown. The offending identifier is kept on the exception as an attribute instead
 
 from __future__ import annotations
 
-from biometric.errors import WajahError, WajahInputError
+from wajah.biometric.errors import WajahError, WajahInputError
 
 
 class SubjectNotFound(WajahInputError):

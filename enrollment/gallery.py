@@ -33,13 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from enrollment.changes import TemplateChangeOperation
-from enrollment.records import StoredTemplate
-from enrollment.store import RecordStore
-from enrollment.structured_log import log_event
-from matcher.errors import IndexFileError
-from matcher.index import Candidate, GalleryIndex, IndexConfig, IndexStats
-from matcher.persistence import PayloadCipher, load_index, save_index, saved_change_seq
+from wajah.enrollment.changes import TemplateChangeOperation
+from wajah.enrollment.records import StoredTemplate
+from wajah.enrollment.store import RecordStore
+from wajah.enrollment.structured_log import log_event
+from wajah.matcher.errors import IndexFileError
+from wajah.matcher.index import Candidate, GalleryIndex, IndexConfig, IndexStats
+from wajah.matcher.persistence import PayloadCipher, load_index, save_index, saved_change_seq
 
 logger = logging.getLogger("wajah.gallery")
 

@@ -1,4 +1,4 @@
-"""What the workflows of :class:`~enrollment.service.IdentityService` return: frozen results
+"""What the workflows of :class:`~wajah.enrollment.service.IdentityService` return: frozen results
 for the edges to map (HTTP bodies, CLI output)."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from biometric.engine import ProcessedImage
-from biometric.quality import QualityReport
-from enrollment.records import ReviewRecord, SampleRecord, SubjectRecord
-from matcher.decision import Verification
+from wajah.biometric.engine import ProcessedImage
+from wajah.biometric.quality import QualityReport
+from wajah.enrollment.records import ReviewRecord, SampleRecord, SubjectRecord
+from wajah.matcher.decision import Verification
 
 __all__ = [
     "EnrollmentOutcome",

@@ -16,7 +16,7 @@ from typing import Any, Final, NamedTuple
 
 import numpy as np
 
-from biometric.templates import Template
+from wajah.biometric.templates import Template
 
 __all__ = [
     "UNSET",

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from enrollment.changes import CHANGE_CHANNEL
-from enrollment.gallery import GalleryKeeper
-from enrollment.structured_log import log_event
+from wajah.enrollment.changes import CHANGE_CHANNEL
+from wajah.enrollment.gallery import GalleryKeeper
+from wajah.enrollment.structured_log import log_event
 
 __all__ = ["ChangeFollower"]
 

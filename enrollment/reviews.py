@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from enrollment.clock import utcnow
-from enrollment.db import ACTOR_MAX, Review
-from enrollment.errors import InvalidSubjectData, ReviewAlreadyResolved, ReviewNotFound
-from enrollment.records import ReviewCandidate, ReviewRecord, ReviewResolution, ReviewStatus
-from enrollment.session_scope import SessionScope, require_subject
-from enrollment.validation import check_page, clean_text, parse_choice
+from wajah.enrollment.clock import utcnow
+from wajah.enrollment.db import ACTOR_MAX, Review
+from wajah.enrollment.errors import InvalidSubjectData, ReviewAlreadyResolved, ReviewNotFound
+from wajah.enrollment.records import ReviewCandidate, ReviewRecord, ReviewResolution, ReviewStatus
+from wajah.enrollment.session_scope import SessionScope, require_subject
+from wajah.enrollment.validation import check_page, clean_text, parse_choice
 
 __all__ = ["ReviewRepository", "detach_erased_subject"]
 

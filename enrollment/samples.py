@@ -10,11 +10,23 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from enrollment.clock import utcnow
-from enrollment.db import STATION_MAX, FaceSample, Subject, TemplateChangeOperation, TemplateRow
-from enrollment.errors import InvalidSubjectData
-from enrollment.records import Capture, CaptureSource, MovedSamples, SampleRecord, StoredTemplate
-from enrollment.sealing import (
+from wajah.enrollment.clock import utcnow
+from wajah.enrollment.db import (
+    STATION_MAX,
+    FaceSample,
+    Subject,
+    TemplateChangeOperation,
+    TemplateRow,
+)
+from wajah.enrollment.errors import InvalidSubjectData
+from wajah.enrollment.records import (
+    Capture,
+    CaptureSource,
+    MovedSamples,
+    SampleRecord,
+    StoredTemplate,
+)
+from wajah.enrollment.sealing import (
     chip_associated,
     decode_chip,
     encode_chip,
@@ -24,8 +36,13 @@ from enrollment.sealing import (
     template_associated,
     template_plaintext,
 )
-from enrollment.session_scope import SessionScope, int64_array, require_sample, require_subject
-from enrollment.validation import (
+from wajah.enrollment.session_scope import (
+    SessionScope,
+    int64_array,
+    require_sample,
+    require_subject,
+)
+from wajah.enrollment.validation import (
     clean_aware_utc,
     clean_quality_report,
     clean_sha256,

@@ -16,11 +16,11 @@ from typing import Any, Final
 import cv2
 import numpy as np
 
-from biometric.templates import CHIP_SIZE_PX, TEMPLATE_DIM, Template
-from enrollment.crypto import RecordCipher
-from enrollment.db import MODEL_TAG_MAX
-from enrollment.errors import RecordDecryptionError
-from enrollment.records import TemplateBatch
+from wajah.biometric.templates import CHIP_SIZE_PX, TEMPLATE_DIM, Template
+from wajah.enrollment.crypto import RecordCipher
+from wajah.enrollment.db import MODEL_TAG_MAX
+from wajah.enrollment.errors import RecordDecryptionError
+from wajah.enrollment.records import TemplateBatch
 
 __all__ = [
     "TEMPLATE_BYTES",

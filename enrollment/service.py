@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from biometric.engine import ProcessedImage
-from biometric.errors import NoFaceFound
-from biometric.pool import EnginePool, PoolConfig, PoolHealth
-from biometric.quality import PROFILES, QualityProfile
-from enrollment.access import KeyStore
-from enrollment.audit import AuditLog
-from enrollment.errors import SubjectNotActive
-from enrollment.gallery import GalleryKeeper, Progress
-from enrollment.outcomes import (
+from wajah.biometric.engine import ProcessedImage
+from wajah.biometric.errors import NoFaceFound
+from wajah.biometric.pool import EnginePool, PoolConfig, PoolHealth
+from wajah.biometric.quality import PROFILES, QualityProfile
+from wajah.enrollment.access import KeyStore
+from wajah.enrollment.audit import AuditLog
+from wajah.enrollment.errors import SubjectNotActive
+from wajah.enrollment.gallery import GalleryKeeper, Progress
+from wajah.enrollment.outcomes import (
     EnrollmentOutcome,
     EnrollmentStatus,
     IdentificationOutcome,
@@ -39,7 +39,7 @@ from enrollment.outcomes import (
     ResolutionOutcome,
     VerificationOutcome,
 )
-from enrollment.records import (
+from wajah.enrollment.records import (
     UNSET,
     Capture,
     CaptureSource,
@@ -51,13 +51,13 @@ from enrollment.records import (
     SubjectRecord,
     SubjectStatus,
 )
-from enrollment.replication import ChangeFollower
-from enrollment.store import RecordStore
-from enrollment.structured_log import log_event
-from matcher.decision import decide
-from matcher.errors import SubjectHasNoTemplates
-from matcher.index import Candidate, IndexStats
-from matcher.thresholds import Thresholds
+from wajah.enrollment.replication import ChangeFollower
+from wajah.enrollment.store import RecordStore
+from wajah.enrollment.structured_log import log_event
+from wajah.matcher.decision import decide
+from wajah.matcher.errors import SubjectHasNoTemplates
+from wajah.matcher.index import Candidate, IndexStats
+from wajah.matcher.thresholds import Thresholds
 
 # The outcomes are re-exported: the edges name them with the service that returns them.
 __all__ = [

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from enrollment.crypto import RecordCipher
-from enrollment.db import FaceSample, Subject, TemplateChangeOperation
-from enrollment.errors import SampleNotFound, SubjectNotFound
+from wajah.enrollment.crypto import RecordCipher
+from wajah.enrollment.db import FaceSample, Subject, TemplateChangeOperation
+from wajah.enrollment.errors import SampleNotFound, SubjectNotFound
 
 
 @dataclass

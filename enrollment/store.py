@@ -28,18 +28,18 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from enrollment.access import KeyStore
-from enrollment.audit import AuditLog
-from enrollment.changes import (
+from wajah.enrollment.access import KeyStore
+from wajah.enrollment.audit import AuditLog
+from wajah.enrollment.changes import (
     TemplateChange,
     changes_after,
     last_change_seq,
     record_changes,
     serialise_enrollments,
 )
-from enrollment.clock import elapsed_ms
-from enrollment.crypto import RecordCipher, load_or_create_key
-from enrollment.db import (
+from wajah.enrollment.clock import elapsed_ms
+from wajah.enrollment.crypto import RecordCipher, load_or_create_key
+from wajah.enrollment.db import (
     FaceSample,
     Meta,
     TemplateRow,
@@ -48,9 +48,9 @@ from enrollment.db import (
     session_factory,
     write_engine,
 )
-from enrollment.errors import EncryptionKeyError, StoreBusy
-from enrollment.migrations import upgrade_database
-from enrollment.records import (
+from wajah.enrollment.errors import EncryptionKeyError, StoreBusy
+from wajah.enrollment.migrations import upgrade_database
+from wajah.enrollment.records import (
     UNSET,
     Capture,
     MovedSamples,
@@ -65,12 +65,12 @@ from enrollment.records import (
     TemplateBatch,
     Unset,
 )
-from enrollment.reviews import ReviewRepository
-from enrollment.samples import SampleRepository, template_columns
-from enrollment.sealing import open_templates
-from enrollment.session_scope import SessionScope
-from enrollment.structured_log import log_event
-from enrollment.subjects import SubjectRepository
+from wajah.enrollment.reviews import ReviewRepository
+from wajah.enrollment.samples import SampleRepository, template_columns
+from wajah.enrollment.sealing import open_templates
+from wajah.enrollment.session_scope import SessionScope
+from wajah.enrollment.structured_log import log_event
+from wajah.enrollment.subjects import SubjectRepository
 
 __all__ = ["RecordStore", "Transaction", "open_record_store"]
 
@@ -91,7 +91,7 @@ class Transaction:
 
     def serialise_enrollments(self) -> None:
         """Wait until no other transaction (of any process) that called this is open, and
-        hold the turn until this one ends (see :func:`enrollment.changes.serialise_enrollments`)."""
+        hold the turn until this one ends (see :func:`wajah.enrollment.changes.serialise_enrollments`)."""
         serialise_enrollments(self._session)
 
 

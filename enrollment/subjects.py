@@ -13,14 +13,14 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from enrollment.clock import utcnow
-from enrollment.db import FaceSample, Subject, SubjectIdentity, TemplateChangeOperation
-from enrollment.errors import SubjectAlreadyExists, SubjectNotFound
-from enrollment.records import UNSET, SubjectRecord, SubjectStatus, Unset
-from enrollment.reviews import detach_erased_subject
-from enrollment.samples import remove_samples_of_subject
-from enrollment.session_scope import SessionScope, require_subject
-from enrollment.validation import (
+from wajah.enrollment.clock import utcnow
+from wajah.enrollment.db import FaceSample, Subject, SubjectIdentity, TemplateChangeOperation
+from wajah.enrollment.errors import SubjectAlreadyExists, SubjectNotFound
+from wajah.enrollment.records import UNSET, SubjectRecord, SubjectStatus, Unset
+from wajah.enrollment.reviews import detach_erased_subject
+from wajah.enrollment.samples import remove_samples_of_subject
+from wajah.enrollment.session_scope import SessionScope, require_subject
+from wajah.enrollment.validation import (
     check_page,
     clean_date_of_birth,
     clean_document_number,

@@ -15,9 +15,9 @@ from typing import Any, Final, Protocol, TypeVar
 
 import numpy as np
 
-from enrollment.clock import utcnow
-from enrollment.db import DOCUMENT_NUMBER_MAX, FULL_NAME_MAX, SUBJECT_REF_MAX
-from enrollment.errors import InvalidSubjectData
+from wajah.enrollment.clock import utcnow
+from wajah.enrollment.db import DOCUMENT_NUMBER_MAX, FULL_NAME_MAX, SUBJECT_REF_MAX
+from wajah.enrollment.errors import InvalidSubjectData
 
 __all__ = [
     "CONTROL_CHARACTERS",

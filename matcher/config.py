@@ -84,7 +84,7 @@ DENSE_ID_SLACK = 8  # the template id -> row map stays a dense array (8 bytes pe
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """How a :class:`~matcher.index.GalleryIndex` is built and searched.
+    """How a :class:`~wajah.matcher.index.GalleryIndex` is built and searched.
 
     kind:
         ``"flat"`` exact search on a float32 matrix (512 bytes a template);

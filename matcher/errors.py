@@ -1,12 +1,12 @@
 """Typed errors of the matcher.
 
-They derive from :class:`biometric.errors.WajahError` and not from ``WajahInputError``: a
+They derive from :class:`wajah.biometric.errors.WajahError` and not from ``WajahInputError``: a
 corrupt index file or a model mismatch is the service's fault, not the caller's.
 """
 
 from __future__ import annotations
 
-from biometric.errors import WajahError
+from wajah.biometric.errors import WajahError
 
 
 class MatcherError(WajahError):

@@ -17,8 +17,8 @@ the 512 MB matrix, 25.4 ms (faiss ``fvec_norms_L2sqr``, 21 GB/s):
 * so: fewer than ``EXACT_BATCH_MIN_QUERIES`` (3) queries -> one numpy sgemv each; more -> BLAS.
 
 What differs by kind (the row store, the search structure, when it is retrained, what it
-saves) is an :class:`~matcher.accelerators.Accelerator` chosen from the registry in
-:mod:`matcher.accelerators`; the index keeps the rows, the id columns, the exact re-rank and
+saves) is an :class:`~wajah.matcher.accelerators.Accelerator` chosen from the registry in
+:mod:`wajah.matcher.accelerators`; the index keeps the rows, the id columns, the exact re-rank and
 identification.
 
 Approximate kinds ("hnsw", "ivf", "ivfpq") re-score their candidates exactly from the float
@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from biometric.templates import MODEL_TAG, TEMPLATE_DIM
-from matcher.accelerators import Accelerator, AcceleratorState, GalleryRows, accelerator_class
-from matcher.config import IDENTIFY_DEPTH_FACTOR, UNIT_NORM_TOLERANCE, IndexConfig, IndexKind
-from matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
-from matcher.locking import ReadWriteLock
-from matcher.storage import FloatStore, GrowableArray, Sq8Store, TemplateRows, top_k
+from wajah.biometric.templates import MODEL_TAG, TEMPLATE_DIM
+from wajah.matcher.accelerators import Accelerator, AcceleratorState, GalleryRows, accelerator_class
+from wajah.matcher.config import IDENTIFY_DEPTH_FACTOR, UNIT_NORM_TOLERANCE, IndexConfig, IndexKind
+from wajah.matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
+from wajah.matcher.locking import ReadWriteLock
+from wajah.matcher.storage import FloatStore, GrowableArray, Sq8Store, TemplateRows, top_k
 
 __all__ = [
     "Candidate",
@@ -79,7 +79,7 @@ class IndexStats:
 
 @dataclass(frozen=True)
 class IndexSnapshot:
-    """Everything needed to rebuild an index; what :mod:`matcher.persistence` writes."""
+    """Everything needed to rebuild an index; what :mod:`wajah.matcher.persistence` writes."""
 
     config: IndexConfig
     model_tag: str

@@ -1,4 +1,4 @@
-"""Saving and loading a :class:`~matcher.index.GalleryIndex`, atomically, checked and sealed.
+"""Saving and loading a :class:`~wajah.matcher.index.GalleryIndex`, atomically, checked and sealed.
 
 File layout (little-endian)::
 
@@ -58,16 +58,16 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 
-from matcher.atomic_files import atomic_write
-from matcher.config import IndexConfig
-from matcher.errors import (
+from wajah.matcher.atomic_files import atomic_write
+from wajah.matcher.config import IndexConfig
+from wajah.matcher.errors import (
     IndexConfigMismatch,
     IndexCorrupt,
     IndexFileError,
     IndexFileMissing,
     IndexModelMismatch,
 )
-from matcher.index import GalleryIndex, IndexSnapshot
+from wajah.matcher.index import GalleryIndex, IndexSnapshot
 
 MAGIC = b"WAJAHIDX"
 FORMAT_VERSION = 2  # 2: optional sealing ("sealed" in the header); 1: always plaintext

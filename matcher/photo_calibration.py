@@ -1,7 +1,7 @@
 """Calibration from labeled photos: run the face pipeline over a labeled folder, score every
 pair, and choose the operating points that ``wajah calibrate`` writes.
 
-Operating points (see :mod:`matcher.calibration` for the rate definitions):
+Operating points (see :mod:`wajah.matcher.calibration` for the rate definitions):
 
 * verify (1:1): the smallest threshold with FMR <= ``target_fmr`` (default 1e-3).
 * identify (1:N): a gallery of G subjects answers falsely when any of G comparisons matches,
@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from biometric.datasets import LabeledPhoto
-from biometric.errors import WajahInputError
-from biometric.pool import EnginePool
-from biometric.quality import QualityProfile
-from biometric.templates import MODEL_TAG
-from matcher.calibration import ScoreCalibration, ThresholdChoice
-from matcher.decision import OperatingPoint
-from matcher.thresholds import Thresholds
+from wajah.biometric.datasets import LabeledPhoto
+from wajah.biometric.errors import WajahInputError
+from wajah.biometric.pool import EnginePool
+from wajah.biometric.quality import QualityProfile
+from wajah.biometric.templates import MODEL_TAG
+from wajah.matcher.calibration import ScoreCalibration, ThresholdChoice
+from wajah.matcher.decision import OperatingPoint
+from wajah.matcher.thresholds import Thresholds
 
 Progress = Callable[[int, int], None]
 

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
-from biometric.templates import TEMPLATE_DIM
-from matcher.config import (
+from wajah.biometric.templates import TEMPLATE_DIM
+from wajah.matcher.config import (
     DENSE_ID_SLACK,
     DICT_BYTES_PER_ENTRY,
     EXACT_BATCH_MIN_QUERIES,

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from biometric.templates import MODEL_TAG, TEMPLATE_DIM
+from wajah.biometric.templates import MODEL_TAG, TEMPLATE_DIM
 
 RIDGE_FRACTION = 1.0  # within-scatter shrinkage: its mean eigenvalue added to every direction.
 #                      A within scatter from ~1,300 degrees of freedom underestimates its small
@@ -92,7 +92,7 @@ def resource_name(model_tag: str) -> str:
 
 def shipped_space(model_tag: str = MODEL_TAG) -> TemplateSpace:
     """The statistics shipped with the package for ``model_tag``; ``LookupError`` if none."""
-    resource = resources.files("matcher").joinpath(resource_name(model_tag))
+    resource = resources.files("wajah.matcher").joinpath(resource_name(model_tag))
     if not resource.is_file():
         raise LookupError(f"no template space shipped for model {model_tag!r}")
     space = TemplateSpace.from_bytes(resource.read_bytes())

@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from matcher.atomic_files import atomic_write
-from matcher.decision import OperatingPoint
-from matcher.errors import ThresholdsError
+from wajah.matcher.atomic_files import atomic_write
+from wajah.matcher.decision import OperatingPoint
+from wajah.matcher.errors import ThresholdsError
 
 DEFAULT_THRESHOLDS_RESOURCE = "default_thresholds.json"
 
@@ -86,7 +86,7 @@ def load_thresholds(path: Path | str, expected_model_tag: str | None = None) -> 
 
 def default_thresholds(expected_model_tag: str | None = None) -> Thresholds:
     """The thresholds shipped with the package (``matcher/default_thresholds.json``)."""
-    text = resources.files("matcher").joinpath(DEFAULT_THRESHOLDS_RESOURCE).read_text("utf-8")
+    text = resources.files("wajah.matcher").joinpath(DEFAULT_THRESHOLDS_RESOURCE).read_text("utf-8")
     return parse_thresholds(text, expected_model_tag)
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from biometric.templates import MODEL_TAG, TEMPLATE_DIM
-from matcher import template_space
-from matcher.photo_calibration import load_labeled_templates
-from matcher.template_space import discriminant_basis, fit_space, resource_name
+from wajah.biometric.templates import MODEL_TAG, TEMPLATE_DIM
+from wajah.matcher import template_space
+from wajah.matcher.photo_calibration import load_labeled_templates
+from wajah.matcher.template_space import discriminant_basis, fit_space, resource_name
 
 
 def main(argv: list[str] | None = None) -> None:

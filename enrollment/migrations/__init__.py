@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from enrollment.db import create_database_engine, write_engine
+from wajah.enrollment.db import create_database_engine, write_engine
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 

@@ -1,6 +1,6 @@
 """Alembic environment of the record store.
 
-Run programmatically by :func:`enrollment.migrations.upgrade_database` (which hands over an open
+Run programmatically by :func:`wajah.enrollment.migrations.upgrade_database` (which hands over an open
 connection in ``config.attributes["connection"]``), so no ``alembic.ini`` is needed on an
 office machine. Offline mode (``sql=True``) renders the SQL for a DBA to review and apply.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from enrollment.db import Base
+from wajah.enrollment.db import Base
 
 config = context.config
 target_metadata = Base.metadata

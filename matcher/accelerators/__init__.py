@@ -3,11 +3,11 @@
 ==========  =====================================  ==========================================
 kind        module                                 what it adds to the row store
 ==========  =====================================  ==========================================
-``flat``    :mod:`matcher.accelerators.flat`       nothing: exact search over float32 rows
-``sq8``     :mod:`matcher.accelerators.sq8`        8-bit codes instead of floats, exhaustive
-``hnsw``    :mod:`matcher.accelerators.hnsw`       a FAISS HNSW graph answering in rows
-``ivf``     :mod:`matcher.accelerators.ivf`        FAISS inverted lists of float vectors
-``ivfpq``   :mod:`matcher.accelerators.ivfpq`      inverted lists of 4-bit PQ codes (LDA space)
+``flat``    :mod:`wajah.matcher.accelerators.flat`       nothing: exact search over float32 rows
+``sq8``     :mod:`wajah.matcher.accelerators.sq8`        8-bit codes instead of floats, exhaustive
+``hnsw``    :mod:`wajah.matcher.accelerators.hnsw`       a FAISS HNSW graph answering in rows
+``ivf``     :mod:`wajah.matcher.accelerators.ivf`        FAISS inverted lists of float vectors
+``ivfpq``   :mod:`wajah.matcher.accelerators.ivfpq`      inverted lists of 4-bit PQ codes (LDA space)
 ==========  =====================================  ==========================================
 
 A new backend is one more module with an :class:`Accelerator` subclass, registered here with
@@ -16,12 +16,12 @@ A new backend is one more module with an :class:`Accelerator` subclass, register
 
 from __future__ import annotations
 
-from matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows
-from matcher.accelerators.flat import ExactSearch
-from matcher.accelerators.hnsw import HnswAccelerator
-from matcher.accelerators.ivf import IvfAccelerator
-from matcher.accelerators.ivfpq import IvfPqAccelerator
-from matcher.accelerators.sq8 import Sq8Search
+from wajah.matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows
+from wajah.matcher.accelerators.flat import ExactSearch
+from wajah.matcher.accelerators.hnsw import HnswAccelerator
+from wajah.matcher.accelerators.ivf import IvfAccelerator
+from wajah.matcher.accelerators.ivfpq import IvfPqAccelerator
+from wajah.matcher.accelerators.sq8 import Sq8Search
 
 __all__ = [
     "ACCELERATORS",

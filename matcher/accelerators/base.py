@@ -1,6 +1,6 @@
 """The interface every index kind implements, and the values it exchanges with the index.
 
-An accelerator is the kind-specific part of a :class:`matcher.index.GalleryIndex`: which row
+An accelerator is the kind-specific part of a :class:`wajah.matcher.index.GalleryIndex`: which row
 store holds the templates, and the optional search structure that proposes candidates, which
 the index then re-scores exactly from its float store. The index keeps the rows, the id
 columns and the template id -> row map, and calls the accelerator at each write and search:
@@ -8,10 +8,10 @@ columns and the template id -> row map, and calls the accelerator at each write 
 * ``add`` after the index appended rows; ``remove`` before it moves rows into the holes its
   swap-with-last removal leaves, then ``move_row`` for each move and ``truncate``;
 * ``needs_retrain`` after every write, and ``retrained`` when it says so (and at
-  :meth:`~matcher.index.GalleryIndex.rebuild`);
+  :meth:`~wajah.matcher.index.GalleryIndex.rebuild`);
 * ``candidates`` for searches while ``searching`` is true; exact search over the store
   otherwise;
-* ``state`` / ``from_state`` for snapshots (:mod:`matcher.persistence` writes the state's two
+* ``state`` / ``from_state`` for snapshots (:mod:`wajah.matcher.persistence` writes the state's two
   arrays as the ``accelerator`` and ``hnsw_label_templates`` sections).
 
 Accelerators do not lock: the index calls them under its readers-writer lock (``candidates``
@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Self
 import faiss
 import numpy as np
 
-from matcher.config import IndexConfig, IndexKind
-from matcher.storage import FloatStore, Sq8Store, TemplateRows
+from wajah.matcher.config import IndexConfig, IndexKind
+from wajah.matcher.storage import FloatStore, Sq8Store, TemplateRows
 
 
 def _empty_bytes() -> np.ndarray:
@@ -70,7 +70,7 @@ def serialized(index: Any) -> np.ndarray:
 
 class Accelerator(ABC):
     """The kind-specific part of a gallery index: a row store and an optional search
-    structure. Subclasses register under their ``kind`` in :mod:`matcher.accelerators`."""
+    structure. Subclasses register under their ``kind`` in :mod:`wajah.matcher.accelerators`."""
 
     kind: ClassVar[IndexKind]
 

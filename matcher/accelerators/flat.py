@@ -1,6 +1,6 @@
 """``"flat"``: exact search over the float32 store, no search structure (512 bytes a
 template). The store's single-query sgemv and batched BLAS paths are measured in
-:mod:`matcher.index` and :mod:`matcher.storage`."""
+:mod:`wajah.matcher.index` and :mod:`wajah.matcher.storage`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import ClassVar, Self
 
 import numpy as np
 
-from matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows
-from matcher.config import IndexConfig, IndexKind
-from matcher.storage import TemplateRows
+from wajah.matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows
+from wajah.matcher.config import IndexConfig, IndexKind
+from wajah.matcher.storage import TemplateRows
 
 
 class ExactSearch(Accelerator):

@@ -12,10 +12,10 @@ from typing import Any, ClassVar, Self
 import faiss
 import numpy as np
 
-from biometric.templates import TEMPLATE_DIM
-from matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows, serialized
-from matcher.config import HNSW_REBUILD_TOMBSTONE_FRACTION, IndexConfig, IndexKind
-from matcher.storage import GrowableArray, TemplateRows
+from wajah.biometric.templates import TEMPLATE_DIM
+from wajah.matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows, serialized
+from wajah.matcher.config import HNSW_REBUILD_TOMBSTONE_FRACTION, IndexConfig, IndexKind
+from wajah.matcher.storage import GrowableArray, TemplateRows
 
 
 class HnswAccelerator(Accelerator):

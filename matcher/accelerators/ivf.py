@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Self
 import faiss
 import numpy as np
 
-from biometric.templates import TEMPLATE_DIM
-from matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows, serialized
-from matcher.config import IndexConfig, IndexKind, ivf_training_size
-from matcher.storage import TemplateRows
+from wajah.biometric.templates import TEMPLATE_DIM
+from wajah.matcher.accelerators.base import Accelerator, AcceleratorState, GalleryRows, serialized
+from wajah.matcher.config import IndexConfig, IndexKind, ivf_training_size
+from wajah.matcher.storage import TemplateRows
 
 
 class IvfAccelerator(Accelerator):

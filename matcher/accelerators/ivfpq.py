@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Self, cast
 import faiss
 import numpy as np
 
-from biometric.templates import TEMPLATE_DIM
-from matcher.accelerators.base import GalleryRows
-from matcher.accelerators.ivf import IvfAccelerator
-from matcher.config import (
+from wajah.biometric.templates import TEMPLATE_DIM
+from wajah.matcher.accelerators.base import GalleryRows
+from wajah.matcher.accelerators.ivf import IvfAccelerator
+from wajah.matcher.config import (
     IVFPQ_COARSE_DIMS,
     IVFPQ_DIMS,
     IVFPQ_QUERY_SPLIT,
@@ -26,12 +26,12 @@ from matcher.config import (
     automatic_nlist,
     ivfpq_probes,
 )
-from matcher.template_space import discriminant_basis, shipped_space
+from wajah.matcher.template_space import discriminant_basis, shipped_space
 
 
 class IvfPqAccelerator(IvfAccelerator):
     """Inverted lists of 4-bit PQ fast-scan codes in the discriminant space of the templates
-    (:mod:`matcher.template_space`), labelled with template ids like :class:`IvfAccelerator`
+    (:mod:`wajah.matcher.template_space`), labelled with template ids like :class:`IvfAccelerator`
     (whose add, remove and state it keeps).
 
     One FAISS index does it all, so it saves and loads as one blob: ``IndexPreTransform`` (the

@@ -1,5 +1,5 @@
 """``"sq8"``: exhaustive search over 8-bit scalar-quantised codes (128 bytes a template) in a
-:class:`matcher.storage.Sq8Store`; no float copy is kept, so there is nothing to re-score from
+:class:`wajah.matcher.storage.Sq8Store`; no float copy is kept, so there is nothing to re-score from
 and the codes' scores are the answer (error std ~0.0023, ``SQ8_VALUE_RANGE``)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from matcher.accelerators.flat import ExactSearch
-from matcher.config import IndexKind
-from matcher.storage import FloatStore, Sq8Store
+from wajah.matcher.accelerators.flat import ExactSearch
+from wajah.matcher.config import IndexKind
+from wajah.matcher.storage import FloatStore, Sq8Store
 
 
 class Sq8Search(ExactSearch):

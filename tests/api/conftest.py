@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import admin_key_path, create_app
-from api.runtime import ServiceParts, build_service_parts
-from api.settings import Settings
-from biometric.templates import MODEL_TAG
-from enrollment.access import KeyStore, Role
-from enrollment.service import IdentityService
-from matcher.thresholds import default_thresholds
+from wajah.api.http.app import admin_key_path, create_app
+from wajah.api.runtime import ServiceParts, build_service_parts
+from wajah.api.settings import Settings
+from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.access import KeyStore, Role
+from wajah.enrollment.service import IdentityService
+from wajah.matcher.thresholds import default_thresholds
 
 READY_TIMEOUT_S = 120.0
 # The API tests pin one threshold for all three operating points so that their photo choices

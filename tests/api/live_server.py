@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from enrollment.access import Role
 from tests.api.conftest import write_test_thresholds
+from wajah.enrollment.access import Role
 
 READY_TIMEOUT_S = 180.0
 ROLES = (Role.CLERK, Role.OFFICER, Role.SUPERVISOR, Role.OPS)

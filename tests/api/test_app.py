@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from api.schemas import Enrollment, Identification, OpsSummary, Review, Subject, Verification
-from enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
+from wajah.api.schemas import Enrollment, Identification, OpsSummary, Review, Subject, Verification
+from wajah.enrollment.access import Role
 
 PROBLEM = "application/problem+json"
 

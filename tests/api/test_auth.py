@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from enrollment.access import Role
 from tests.api.conftest import ApiHarness
+from wajah.enrollment.access import Role
 
 CLERK, OFFICER, SUPERVISOR, OPS, ADMIN = (
     Role.CLERK,

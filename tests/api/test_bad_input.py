@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
+from wajah.enrollment.access import Role
 
 
 def png_bomb(side_px: int = 20_000) -> bytes:

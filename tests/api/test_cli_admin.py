@@ -11,9 +11,9 @@ import typer
 from click.testing import Result
 from typer.testing import CliRunner
 
-from api.cli_admin import audit_app, keys_app
-from enrollment.access import KeyStore, Role
-from enrollment.db import create_database_engine
+from wajah.api.cli.admin import audit_app, keys_app
+from wajah.enrollment.access import KeyStore, Role
+from wajah.enrollment.db import create_database_engine
 
 
 @pytest.fixture

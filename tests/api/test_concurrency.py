@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
+from wajah.enrollment.access import Role
 
 # Eight people whose LFW photos score below the tests' threshold against each other.
 PEOPLE = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from enrollment.access import Role
 from tests.api.conftest import ApiHarness
+from wajah.enrollment.access import Role
 
 
 def test_api_responses_carry_security_headers_and_are_not_cached(harness: ApiHarness) -> None:

@@ -10,11 +10,16 @@ from typing import Any
 import anyio
 import pytest
 
-from api.errors import ApiProblem
-from api.limits import FailedVerifications, RateLimiter, VerificationLockout, run_blocking
-from enrollment.access import Role
 from tests.api.conftest import ApiHarness
 from tests.api.photos import lfw, upload
+from wajah.api.http.errors import ApiProblem
+from wajah.api.http.limits import (
+    FailedVerifications,
+    RateLimiter,
+    VerificationLockout,
+    run_blocking,
+)
+from wajah.enrollment.access import Role
 
 
 class FakeClock:

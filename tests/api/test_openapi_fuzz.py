@@ -19,10 +19,10 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
-from api.settings import Settings
-from enrollment.access import Role
 from tests.api.conftest import ApiHarness
+from wajah.api.http.app import create_app
+from wajah.api.settings import Settings
+from wajah.enrollment.access import Role
 
 CHECKS = [
     not_a_server_error,

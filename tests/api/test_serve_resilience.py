@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from enrollment.access import Role
 from tests.api.live_server import LiveServer
 from tests.api.photos import lfw, upload
 from tests.bad_images import BadImage, corpus
+from wajah.enrollment.access import Role
 
 pytestmark = pytest.mark.slow
 

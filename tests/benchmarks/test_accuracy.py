@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.accuracy import AccuracyOptions, run_accuracy, select_photos
-from biometric.datasets import LabeledPhoto
+from wajah.benchmarks.accuracy import AccuracyOptions, run_accuracy, select_photos
+from wajah.biometric.datasets import LabeledPhoto
 
 
 def test_select_photos_takes_priority_identities_first() -> None:

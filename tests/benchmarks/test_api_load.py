@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
-from benchmarks.api_load import ENDPOINTS, EXPECTED_PROBLEMS, check_loopback
+from wajah.api.cli.main import app
+from wajah.benchmarks.api_load import ENDPOINTS, EXPECTED_PROBLEMS, check_loopback
 
 runner = CliRunner()
 

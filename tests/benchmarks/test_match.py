@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from benchmarks.cli import bench_app
-from benchmarks.galleries import fit_real, within_total_variance
-from benchmarks.match import MatchOptions, exact_top_k, models_for_run, run_match
+from wajah.benchmarks.cli import bench_app
+from wajah.benchmarks.galleries import fit_real, within_total_variance
+from wajah.benchmarks.match import MatchOptions, exact_top_k, models_for_run, run_match
 
 
 def test_exact_top_k_matches_a_full_sort() -> None:

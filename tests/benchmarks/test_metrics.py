@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import metrics
-from matcher import calibration
+from wajah.benchmarks import metrics
+from wajah.matcher import calibration
 
 GENUINE = [0.9, 0.8, 0.7, 0.4]
 IMPOSTOR = [0.1, 0.2, 0.3, 0.6]
@@ -133,7 +133,7 @@ def test_det_points_are_monotone() -> None:
 
 
 def test_agrees_with_matcher_calibration_on_the_same_scores() -> None:
-    calibration = pytest.importorskip("matcher.calibration")
+    calibration = pytest.importorskip("wajah.matcher.calibration")
     rng = np.random.default_rng(11)
     genuine, impostor = rng.normal(0.9, 0.03, 3000), rng.normal(0.8, 0.04, 30000)
     scores = calibration.ScoreSet.build(genuine, impostor)

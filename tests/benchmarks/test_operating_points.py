@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.operating_points import evaluate
-from matcher.decision import OperatingPoint
-from matcher.photo_calibration import LabeledTemplates
-from matcher.thresholds import Thresholds
+from wajah.benchmarks.operating_points import evaluate
+from wajah.matcher.decision import OperatingPoint
+from wajah.matcher.photo_calibration import LabeledTemplates
+from wajah.matcher.thresholds import Thresholds
 
 
 def unit(angle_deg: float) -> np.ndarray:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import RunContext, markdown_table, to_jsonable, with_ratio, write_report
+from wajah.benchmarks.report import (
+    RunContext,
+    markdown_table,
+    to_jsonable,
+    with_ratio,
+    write_report,
+)
 
 
 def test_write_report_writes_every_file_with_the_machine(tmp_path: Path) -> None:

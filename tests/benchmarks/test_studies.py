@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.studies import exact_single, exact_top1, single_query_latency
 from tests.matcher.synthetic import unit_rows
+from wajah.benchmarks.studies import exact_single, exact_top1, single_query_latency
 
 
 def _unit(count: int, seed: int) -> np.ndarray:

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
-from biometric.decode import (
+from tests.bad_images import many_scan_jpeg
+from wajah.biometric.decode import (
     DecodedImage,
     DecodeLimits,
     ImageHeader,
@@ -22,7 +23,7 @@ from biometric.decode import (
     probe_image,
     read_image_file,
 )
-from biometric.errors import (
+from wajah.biometric.errors import (
     ImageDecodeError,
     ImageDimensionsRefused,
     ImageTooComplex,
@@ -31,7 +32,6 @@ from biometric.errors import (
     WajahError,
     WajahInputError,
 )
-from tests.bad_images import many_scan_jpeg
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)

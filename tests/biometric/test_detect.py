@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biometric.detect import DetectionPolicy, plan_detection
-from biometric.engine import EngineConfig, FaceEngine
-from biometric.errors import WajahInputError
-from biometric.quality import PROFILES
-from biometric.templates import align_chip
+from wajah.biometric.detect import DetectionPolicy, plan_detection
+from wajah.biometric.engine import EngineConfig, FaceEngine
+from wajah.biometric.errors import WajahInputError
+from wajah.biometric.quality import PROFILES
+from wajah.biometric.templates import align_chip
 
 # Measured on the 78 photos > 640 px of ../shared/faces (2026-12-03): min 0.9968, median
 # 0.9997 (the LFW photos take the unchanged small-photo path: 1.0). Not the ResNet's 0.9999:

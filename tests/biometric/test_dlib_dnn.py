@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from biometric.dlib_dnn import (
+from wajah.biometric.dlib_dnn import (
     AddPrevLayer,
     AffineLayer,
     ConvLayer,
@@ -15,7 +15,7 @@ from biometric.dlib_dnn import (
     parse_network,
     read_network,
 )
-from biometric.models import find_model_paths
+from wajah.biometric.models import find_model_paths
 
 
 def test_the_installed_resnet_reads_as_dlibs_anet_type() -> None:

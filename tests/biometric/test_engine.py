@@ -9,14 +9,14 @@ import dlib
 import numpy as np
 import pytest
 
-from benchmarks.metrics import lfw_ten_fold
-from biometric.datasets import PhotoPair, read_lfw_pairs
-from biometric.engine import FaceEngine, ProcessedImage
-from biometric.errors import MultipleFacesFound, NoFaceFound, WajahInputError
-from biometric.models import find_model_paths
-from biometric.quality import PROFILES
-from biometric.templates import align_chip, normalise
-from matcher.thresholds import default_thresholds
+from wajah.benchmarks.metrics import lfw_ten_fold
+from wajah.biometric.datasets import PhotoPair, read_lfw_pairs
+from wajah.biometric.engine import FaceEngine, ProcessedImage
+from wajah.biometric.errors import MultipleFacesFound, NoFaceFound, WajahInputError
+from wajah.biometric.models import find_model_paths
+from wajah.biometric.quality import PROFILES
+from wajah.biometric.templates import align_chip, normalise
+from wajah.matcher.thresholds import default_thresholds
 
 PLAIN_DLIB_DISTANCE = 0.6  # dlib's reference threshold for its ResNet descriptors (dlib.net)
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-import api.errors
-import enrollment.errors
-import matcher.errors
-from biometric.errors import ImageTooLarge, WajahError
+import wajah.api.http.errors as api_errors
+import wajah.enrollment.errors as enrollment_errors
+import wajah.matcher.errors as matcher_errors
+from wajah.biometric.errors import ImageTooLarge, WajahError
 
 
 def all_error_classes() -> list[type[WajahError]]:
-    assert api.errors and enrollment.errors and matcher.errors  # their classes register below
+    assert api_errors and enrollment_errors and matcher_errors  # their classes register below
     found: list[type[WajahError]] = []
     pending: list[type[WajahError]] = [WajahError]
     while pending:

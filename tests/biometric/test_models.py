@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from biometric.models import MODEL_LICENCES, find_model_paths
+from wajah.biometric.models import MODEL_LICENCES, find_model_paths
 
 
 def test_every_shipped_model_has_a_licence_entry() -> None:

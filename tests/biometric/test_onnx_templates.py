@@ -12,11 +12,11 @@ import dlib
 import numpy as np
 import pytest
 
-from biometric.engine import EngineConfig, FaceEngine
-from biometric.models import find_model_paths
-from biometric.onnx_templates import OnnxTemplateExtractor
-from biometric.quality import PROFILES
-from biometric.templates import MODEL_TAG, EmbedderKind, align_chip, normalise
+from wajah.biometric.engine import EngineConfig, FaceEngine
+from wajah.biometric.models import find_model_paths
+from wajah.biometric.onnx_templates import OnnxTemplateExtractor
+from wajah.biometric.quality import PROFILES
+from wajah.biometric.templates import MODEL_TAG, EmbedderKind, align_chip, normalise
 
 # The tolerance for keeping the dlib-resnet-v1 tag (no re-enrollment).
 TEMPLATE_COSINE_TOLERANCE = 0.9999

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import biometric.pool as pool_module
-from biometric.engine import EngineConfig
-from biometric.errors import (
+import wajah.biometric.pool as pool_module
+from tests.bad_images import png_declaring
+from wajah.biometric.engine import EngineConfig
+from wajah.biometric.errors import (
     FaceWorkerFault,
     FaceWorkerLost,
     FaceWorkTimedOut,
@@ -23,9 +24,8 @@ from biometric.errors import (
     ImageDimensionsRefused,
     ImageTooLarge,
 )
-from biometric.pool import EnginePool, PoolConfig
-from biometric.quality import PROFILES
-from tests.bad_images import png_declaring
+from wajah.biometric.pool import EnginePool, PoolConfig
+from wajah.biometric.quality import PROFILES
 
 PROFILE = PROFILES["verification"]
 

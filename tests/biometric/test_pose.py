@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from biometric.detect import DetectionPolicy, DetectorKind, FaceDetector
-from biometric.landmarks import FaceLandmarks, LandmarkPredictor
-from biometric.models import find_model_paths
-from biometric.pose import (
+from wajah.biometric.detect import DetectionPolicy, DetectorKind, FaceDetector
+from wajah.biometric.landmarks import FaceLandmarks, LandmarkPredictor
+from wajah.biometric.models import find_model_paths
+from wajah.biometric.pose import (
     MODEL_POINTS_3D,
     POSE_LANDMARK_INDICES,
     HeadPose,

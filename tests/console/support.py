@@ -52,8 +52,8 @@ FAKE_CAMERA_FLAGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-me
 # The guard matters: the face workers are processes that may re-import the main module.
 _LAUNCHER = """
 import sys, uvicorn
-from api.app import create_app
-from api.settings import Settings
+from wajah.api.http.app import create_app
+from wajah.api.settings import Settings
 if __name__ == "__main__":
     uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]),
                 log_level="warning")
@@ -82,9 +82,9 @@ def camera_frame(
 
 def face_box_of(bgr: np.ndarray) -> tuple[int, int, int, int]:
     """The largest face's box, found by the project's own face engine."""
-    from api.runtime import build_engine
-    from api.settings import Settings
-    from biometric.quality import PROFILES
+    from wajah.api.runtime import build_engine
+    from wajah.api.settings import Settings
+    from wajah.biometric.quality import PROFILES
 
     engine = build_engine(Settings(), warm_up=False)
     ok, encoded = cv2.imencode(".png", bgr)
@@ -219,7 +219,7 @@ def _wait_ready(service: LiveService) -> None:
                 console = httpx.get(service.console_url, timeout=5.0)
                 assert console.status_code == 200, (
                     f"GET /console/ answered {console.status_code}: create_app must call "
-                    "api.console.mount_console(app)"
+                    "api.http.console.mount_console(app)"
                 )
                 return
             last = answer.text

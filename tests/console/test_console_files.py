@@ -10,7 +10,7 @@ import re
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.console import CONSOLE_DIR, mount_console
+from wajah.api.http.console import CONSOLE_DIR, mount_console
 
 LANGUAGES = ("id", "en")
 # A quoted "group.name" literal in JS or a data-i18n attribute in HTML.
@@ -69,7 +69,7 @@ def test_every_key_the_console_uses_is_translated() -> None:
 
 
 def test_every_quality_component_has_an_instruction() -> None:
-    from biometric.quality import COMPONENT_NAMES
+    from wajah.biometric.quality import COMPONENT_NAMES
 
     quality_js = (CONSOLE_DIR / "quality.js").read_text("utf-8")
     for name in COMPONENT_NAMES:
@@ -81,7 +81,7 @@ def test_every_quality_component_has_an_instruction() -> None:
 
 
 def test_every_problem_slug_is_translated() -> None:
-    from api.errors import PROBLEM_TYPES
+    from wajah.api.http.errors import PROBLEM_TYPES
 
     assert "low-quality" in PROBLEM_TYPES
     for lang in LANGUAGES:

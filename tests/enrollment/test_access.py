@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from enrollment.access import INITIAL_ADMIN_KEY_NAME, KeyStore, Role, hash_secret
-from enrollment.db import create_database_engine
-from enrollment.errors import ApiKeyNotFound, InvalidApiKey, InvalidKeyData
-from enrollment.migrations import upgrade_database
+from wajah.enrollment.access import INITIAL_ADMIN_KEY_NAME, KeyStore, Role, hash_secret
+from wajah.enrollment.db import create_database_engine
+from wajah.enrollment.errors import ApiKeyNotFound, InvalidApiKey, InvalidKeyData
+from wajah.enrollment.migrations import upgrade_database
 
 SECRET_FORMAT = re.compile(r"wjh_[A-Za-z0-9_-]{43}")
 

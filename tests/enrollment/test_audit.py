@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from enrollment.audit import GENESIS_HASH, AuditLog, Role, record_hash
-from enrollment.db import AuditEventRow, create_database_engine, session_factory
-from enrollment.errors import AuditChainCorrupt
-from enrollment.migrations import upgrade_database
+from wajah.enrollment.audit import GENESIS_HASH, AuditLog, Role, record_hash
+from wajah.enrollment.db import AuditEventRow, create_database_engine, session_factory
+from wajah.enrollment.errors import AuditChainCorrupt
+from wajah.enrollment.migrations import upgrade_database
 
 START = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
 

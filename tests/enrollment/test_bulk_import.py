@@ -13,10 +13,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.cli_import import import_photos
-from api.runtime import build_service
-from api.settings import Settings
-from enrollment.bulk_import import (
+from wajah.api.cli.bulk_import import import_photos
+from wajah.api.runtime import build_service
+from wajah.api.settings import Settings
+from wajah.enrollment.bulk_import import (
     REPORT_COLUMNS,
     ImportItem,
     ImportOutcome,
@@ -27,7 +27,7 @@ from enrollment.bulk_import import (
     run_import,
     write_report,
 )
-from enrollment.service import IdentityService
+from wajah.enrollment.service import IdentityService
 
 
 def lfw_identities(faces_dir: Path, count: int, min_photos: int = 2) -> list[list[Path]]:

@@ -1,6 +1,6 @@
 """No acknowledged enrollment is ever lost.
 
-``python -m api.cli_import`` (the ``wajah import`` command) runs as a real process with two
+``python -m wajah.api.cli.bulk_import`` (the ``wajah import`` command) runs as a real process with two
 face workers over ~150 LFW photos and is killed with SIGKILL (the whole process group, workers
 included) at random moments, restarted each time, and finally left to complete. Every photo it
 acknowledged (a ``--done-log`` line, written only after the database commit) must then be in
@@ -24,13 +24,13 @@ from typing import Any
 
 import pytest
 
-from api.runtime import build_service_parts
-from api.settings import Settings
-from biometric.templates import MODEL_TAG
-from enrollment.db import create_database_engine
-from enrollment.records import SubjectStatus
-from enrollment.service import IdentityService
-from matcher.decision import Decision
+from wajah.api.runtime import build_service_parts
+from wajah.api.settings import Settings
+from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.db import create_database_engine
+from wajah.enrollment.records import SubjectStatus
+from wajah.enrollment.service import IdentityService
+from wajah.matcher.decision import Decision
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def start_import(
     command = [
         sys.executable,
         "-m",
-        "api.cli_import",
+        "wajah.api.cli.bulk_import",
         str(archive),
         "--workers",
         "2",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from enrollment.crypto import (
+from wajah.enrollment.crypto import (
     FORMAT_VERSION,
     HEADER_BYTES,
     KEY_BYTES,
@@ -19,7 +19,7 @@ from enrollment.crypto import (
     generate_key,
     load_or_create_key,
 )
-from enrollment.errors import EncryptionKeyError, RecordDecryptionError
+from wajah.enrollment.errors import EncryptionKeyError, RecordDecryptionError
 
 
 @pytest.fixture

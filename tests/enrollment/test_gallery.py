@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from biometric.templates import MODEL_TAG, Template, normalise
-from enrollment.gallery import GalleryKeeper, rebuild_index
-from enrollment.records import Capture, TemplateBatch
-from enrollment.store import RecordStore, open_record_store
-from matcher.config import automatic_nlist
-from matcher.index import GalleryIndex, IndexConfig
-from matcher.persistence import load_index, save_index
 from tests.matcher.synthetic import dlib_like_population
+from wajah.biometric.templates import MODEL_TAG, Template, normalise
+from wajah.enrollment.gallery import GalleryKeeper, rebuild_index
+from wajah.enrollment.records import Capture, TemplateBatch
+from wajah.enrollment.store import RecordStore, open_record_store
+from wajah.matcher.config import automatic_nlist
+from wajah.matcher.index import GalleryIndex, IndexConfig
+from wajah.matcher.persistence import load_index, save_index
 
 CHIP = np.zeros((150, 150, 3), dtype=np.uint8)
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from biometric.templates import MODEL_TAG
-from enrollment.gallery import GalleryKeeper
-from enrollment.replication import ChangeFollower
-from enrollment.store import RecordStore, open_record_store
-from matcher.index import IndexConfig
-from matcher.persistence import saved_change_seq
 from tests.enrollment.test_gallery import add_template
+from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.gallery import GalleryKeeper
+from wajah.enrollment.replication import ChangeFollower
+from wajah.enrollment.store import RecordStore, open_record_store
+from wajah.matcher.index import IndexConfig
+from wajah.matcher.persistence import saved_change_seq
 
 
 @pytest.fixture()

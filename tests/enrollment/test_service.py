@@ -20,18 +20,18 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from api.runtime import ServiceParts, build_service_parts
-from api.settings import Settings
-from biometric.engine import ProcessedImage
-from biometric.errors import NoFaceFound
-from biometric.quality import QualityProfile
-from biometric.templates import MODEL_TAG
-from enrollment.errors import SubjectNotFound
-from enrollment.gallery import GalleryOpenReport
-from enrollment.records import ReviewResolution, SubjectStatus
-from enrollment.service import EnrollmentOutcome, EnrollmentStatus, IdentityService
-from matcher.decision import Decision
-from matcher.persistence import load_index
+from wajah.api.runtime import ServiceParts, build_service_parts
+from wajah.api.settings import Settings
+from wajah.biometric.engine import ProcessedImage
+from wajah.biometric.errors import NoFaceFound
+from wajah.biometric.quality import QualityProfile
+from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.errors import SubjectNotFound
+from wajah.enrollment.gallery import GalleryOpenReport
+from wajah.enrollment.records import ReviewResolution, SubjectStatus
+from wajah.enrollment.service import EnrollmentOutcome, EnrollmentStatus, IdentityService
+from wajah.matcher.decision import Decision
+from wajah.matcher.persistence import load_index
 
 pytestmark = pytest.mark.slow
 

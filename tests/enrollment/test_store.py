@@ -15,11 +15,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
-from benchmarks.index_recovery import seed
-from biometric.templates import MODEL_TAG, Template, normalise
-from enrollment.crypto import RecordCipher, generate_key
-from enrollment.db import Base, create_database_engine
-from enrollment.errors import (
+from wajah.benchmarks.index_recovery import seed
+from wajah.biometric.templates import MODEL_TAG, Template, normalise
+from wajah.enrollment.crypto import RecordCipher, generate_key
+from wajah.enrollment.db import Base, create_database_engine
+from wajah.enrollment.errors import (
     EncryptionKeyError,
     InvalidSubjectData,
     RecordDecryptionError,
@@ -29,8 +29,13 @@ from enrollment.errors import (
     SubjectAlreadyExists,
     SubjectNotFound,
 )
-from enrollment.migrations import alembic_config, current_revision, head_revision, upgrade_database
-from enrollment.records import (
+from wajah.enrollment.migrations import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    upgrade_database,
+)
+from wajah.enrollment.records import (
     Capture,
     ReviewCandidate,
     ReviewResolution,
@@ -39,7 +44,7 @@ from enrollment.records import (
     StoredTemplate,
     SubjectStatus,
 )
-from enrollment.store import RecordStore, open_record_store
+from wajah.enrollment.store import RecordStore, open_record_store
 
 TABLES = ("subjects", "subject_identities", "face_samples", "templates", "reviews")
 

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from api.errors import problem_for
-from biometric.templates import MODEL_TAG
-from enrollment.crypto import RecordCipher, generate_key
-from enrollment.db import create_database_engine
-from enrollment.errors import StoreBusy, SubjectAlreadyExists
-from enrollment.records import SubjectStatus
-from enrollment.store import RecordStore
 from tests.enrollment.test_gallery import add_template
+from wajah.api.http.errors import problem_for
+from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.crypto import RecordCipher, generate_key
+from wajah.enrollment.db import create_database_engine
+from wajah.enrollment.errors import StoreBusy, SubjectAlreadyExists
+from wajah.enrollment.records import SubjectStatus
+from wajah.enrollment.store import RecordStore
 
 WRITERS = 6
 

@@ -62,7 +62,7 @@ def dlib_like_population(subjects: int, seed: int = 0) -> DlibLikePopulation:
     """Identities with the mean, total and within-identity covariance of real dlib templates
     (the statistics shipped in ``matcher/template_space_*.npz``): centres drawn from
     N(mean, total - within), samples = centre + N(0, within), normalised."""
-    from matcher.template_space import shipped_space
+    from wajah.matcher.template_space import shipped_space
 
     space = shipped_space()
     rng = np.random.default_rng(seed)

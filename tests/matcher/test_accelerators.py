@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from matcher.accelerators import ACCELERATORS, Accelerator, accelerator_class, register
-from matcher.config import INDEX_KINDS, IndexConfig
-from matcher.index import GalleryIndex
+from wajah.matcher.accelerators import ACCELERATORS, Accelerator, accelerator_class, register
+from wajah.matcher.config import INDEX_KINDS, IndexConfig
+from wajah.matcher.index import GalleryIndex
 
 
 def test_every_configurable_kind_has_one_registered_accelerator() -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from matcher.atomic_files import atomic_write
+from wajah.matcher.atomic_files import atomic_write
 
 
 def test_the_new_contents_replace_the_old_only_when_the_block_succeeds(tmp_path: Path) -> None:

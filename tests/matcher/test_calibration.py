@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.calibration import ScoreCalibration
+from wajah.matcher.calibration import ScoreCalibration
 
 # 1,000 impostor scores 0.000, 0.001, ..., 0.999 and 100 genuine scores 0.900, ..., 0.999:
 # every rate below can be counted by hand.

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.decision import Decision, OperatingPoint, decide, verify
 from tests.matcher.synthetic import population
+from wajah.matcher.decision import Decision, OperatingPoint, decide, verify
 
 POINT = OperatingPoint(
     threshold=0.82, false_match_rate=0.001, false_non_match_rate=0.02, description="test"

@@ -6,13 +6,13 @@ import faiss
 import numpy as np
 import pytest
 
-from biometric.templates import MODEL_TAG
-from matcher.accelerators import IvfPqAccelerator
-from matcher.config import IVFPQ_COARSE_DIMS
-from matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
-from matcher.index import Candidate, GalleryIndex, IndexConfig, IndexSnapshot
-from matcher.storage import top_k
 from tests.matcher.synthetic import dlib_like_population, exact_top_k, population, unit_rows
+from wajah.biometric.templates import MODEL_TAG
+from wajah.matcher.accelerators import IvfPqAccelerator
+from wajah.matcher.config import IVFPQ_COARSE_DIMS
+from wajah.matcher.errors import DuplicateTemplateId, SubjectHasNoTemplates, TemplateModelMismatch
+from wajah.matcher.index import Candidate, GalleryIndex, IndexConfig, IndexSnapshot
+from wajah.matcher.storage import top_k
 
 GALLERY_SIZE = 20_000
 QUERIES = 300

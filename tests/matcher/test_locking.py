@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 import time
 
-from matcher.locking import ReadWriteLock
+from wajah.matcher.locking import ReadWriteLock
 
 
 def test_readers_share_the_lock() -> None:

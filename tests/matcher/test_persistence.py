@@ -16,17 +16,17 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from biometric.templates import MODEL_TAG
-from matcher.errors import (
+from tests.conftest import PROJECT_ROOT
+from tests.matcher.synthetic import population
+from wajah.biometric.templates import MODEL_TAG
+from wajah.matcher.errors import (
     IndexConfigMismatch,
     IndexCorrupt,
     IndexFileMissing,
     IndexModelMismatch,
 )
-from matcher.index import GalleryIndex, IndexConfig
-from matcher.persistence import IndexNotSealed, load_index, save_index
-from tests.conftest import PROJECT_ROOT
-from tests.matcher.synthetic import population
+from wajah.matcher.index import GalleryIndex, IndexConfig
+from wajah.matcher.persistence import IndexNotSealed, load_index, save_index
 
 CONFIGS = {
     "flat": IndexConfig(),
@@ -115,8 +115,8 @@ def test_another_model_or_structure_is_refused(saved_flat: tuple[Path, GalleryIn
 _SAVER = """
 import sys
 import numpy as np
-from matcher.index import GalleryIndex
-from matcher.persistence import save_index
+from wajah.matcher.index import GalleryIndex
+from wajah.matcher.persistence import save_index
 rng = np.random.default_rng(0)
 vectors = rng.standard_normal((200_000, 128)).astype(np.float32)
 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from matcher.config import DENSE_ID_SLACK
-from matcher.storage import TemplateRows
+from wajah.matcher.config import DENSE_ID_SLACK
+from wajah.matcher.storage import TemplateRows
 
 
 def test_dense_ids_map_to_rows_and_unknown_ids_to_minus_one() -> None:

@@ -5,17 +5,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biometric.templates import MODEL_TAG
-from matcher.photo_calibration import LabeledTemplates, save_labeled_templates
-from matcher.template_space import (
+from tests.matcher.synthetic import unit_rows
+from tools.fit_template_space import main
+from wajah.biometric.templates import MODEL_TAG
+from wajah.matcher.photo_calibration import LabeledTemplates, save_labeled_templates
+from wajah.matcher.template_space import (
     RIDGE_FRACTION,
     TemplateSpace,
     discriminant_basis,
     fit_space,
     shipped_space,
 )
-from tests.matcher.synthetic import unit_rows
-from tools.fit_template_space import main
 
 
 def _labeled(identities: int, per_identity: int, within_std: np.ndarray, seed: int) -> tuple:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from biometric.templates import MODEL_TAG
-from matcher.decision import OperatingPoint
-from matcher.errors import ThresholdsError
-from matcher.thresholds import (
+from wajah.biometric.templates import MODEL_TAG
+from wajah.matcher.decision import OperatingPoint
+from wajah.matcher.errors import ThresholdsError
+from wajah.matcher.thresholds import (
     Thresholds,
     default_thresholds,
     load_thresholds,

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from biometric.errors import WajahError, WajahInputError
+from wajah.biometric.errors import WajahError, WajahInputError
 
 stdout_console = Console()
 stderr_console = Console(stderr=True)

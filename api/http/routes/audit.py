@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.audit_trail import audited, entry_of
-from api.auth import Caller, require
-from api.errors import ApiProblem
-from api.routes._support import AUTH_PROBLEMS, blocking, problems
-from api.schemas import AuditPage, AuditRecord
-from enrollment.access import Role
-from enrollment.audit import AuditEvent, AuditLog
+from wajah.api.http.audit_trail import audited, entry_of
+from wajah.api.http.auth import Caller, require
+from wajah.api.http.errors import ApiProblem
+from wajah.api.http.routes._support import AUTH_PROBLEMS, blocking, problems
+from wajah.api.schemas import AuditPage, AuditRecord
+from wajah.enrollment.access import Role
+from wajah.enrollment.audit import AuditEvent, AuditLog
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

@@ -3,7 +3,7 @@
 A route that touches a subject or makes a decision declares ``Depends(audited("verify"))``
 among its dependencies, before the auth dependency, so that refused requests (401, 403, 429)
 are recorded too. The route then fills in the decision, score and threshold as it learns them.
-The request middleware (``api/app.py``) appends the record just before the response starts,
+The request middleware (``api/http/app.py``) appends the record just before the response starts,
 with ``outcome`` = ``ok`` or the problem slug: the client never sees an answer the trail does
 not hold. Never a name, an image, a template or a document number: ``details`` carries ids
 and counts only.
@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from fastapi import Request
 
-from enrollment.db import (
+from wajah.enrollment.db import (
     AUDIT_DECISION_MAX,
     REQUEST_ID_MAX,
     STATION_MAX,
@@ -48,7 +48,7 @@ class AuditEntry:
         request_id: str,
         outcome: str,
     ) -> dict[str, Any]:
-        """Keyword arguments for ``AuditLog.append``; ``caller`` is an ``api.auth.Caller``
+        """Keyword arguments for ``AuditLog.append``; ``caller`` is an ``api.http.auth.Caller``
         or None when authentication failed."""
         subject_ref = self.subject_ref
         details = dict(self.details)

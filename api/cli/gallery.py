@@ -13,22 +13,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli_support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
-from api.runtime import build_service, engine_config, open_store
-from api.settings import Settings
-from biometric.datasets import list_labeled_photos, read_lfw_pairs
-from biometric.pool import EnginePool, PoolConfig
-from biometric.quality import PROFILES
-from enrollment.errors import SubjectNotFound
-from enrollment.records import ReviewRecord, SubjectRecord
-from enrollment.service import EnrollmentOutcome, IdentityService, MatchCandidate
-from matcher.photo_calibration import (
+from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from wajah.api.runtime import build_service, engine_config, open_store
+from wajah.api.settings import Settings
+from wajah.biometric.datasets import list_labeled_photos, read_lfw_pairs
+from wajah.biometric.pool import EnginePool, PoolConfig
+from wajah.biometric.quality import PROFILES
+from wajah.enrollment.errors import SubjectNotFound
+from wajah.enrollment.records import ReviewRecord, SubjectRecord
+from wajah.enrollment.service import EnrollmentOutcome, IdentityService, MatchCandidate
+from wajah.matcher.photo_calibration import (
     calibrate_thresholds,
     embed_labeled_photos,
     load_labeled_templates,
     save_labeled_templates,
 )
-from matcher.thresholds import save_thresholds
+from wajah.matcher.thresholds import save_thresholds
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 

@@ -20,7 +20,7 @@ import anyio
 from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiProblem, problem_for, problem_response
+from wajah.api.http.errors import ApiProblem, problem_for, problem_response
 
 T = TypeVar("T")
 

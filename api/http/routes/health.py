@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.schemas import Health, Readiness
+from wajah.api.schemas import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import audit, faces, health, keys, matching, ops, quality, reviews, subjects
+from wajah.api.http.routes import (
+    audit,
+    faces,
+    health,
+    keys,
+    matching,
+    ops,
+    quality,
+    reviews,
+    subjects,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,

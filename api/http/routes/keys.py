@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from api.audit_trail import AuditEntry, audited
-from api.auth import Caller, require
-from api.routes._support import AUTH_PROBLEMS, blocking, problems
-from api.schemas import KeyCreate, KeyCreated, KeyInfo, KeyList, Me
-from enrollment.access import KeyStore, Role
+from wajah.api.http.audit_trail import AuditEntry, audited
+from wajah.api.http.auth import Caller, require
+from wajah.api.http.routes._support import AUTH_PROBLEMS, blocking, problems
+from wajah.api.schemas import KeyCreate, KeyCreated, KeyInfo, KeyList, Me
+from wajah.enrollment.access import KeyStore, Role
 
 router = APIRouter(prefix="/v1", tags=["keys"])
 

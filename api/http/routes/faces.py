@@ -8,10 +8,10 @@ import cv2
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from api.audit_trail import audited, entry_of
-from api.auth import Caller, require
-from api.errors import LowQuality
-from api.routes._support import (
+from wajah.api.http.audit_trail import audited, entry_of
+from wajah.api.http.auth import Caller, require
+from wajah.api.http.errors import LowQuality
+from wajah.api.http.routes._support import (
     AUTH_PROBLEMS,
     IMAGE_PROBLEMS,
     blocking,
@@ -22,13 +22,13 @@ from api.routes._support import (
     read_image_upload,
     service_of,
 )
-from api.routes.subjects import READERS, SubjectIdPath
-from api.schemas import CaptureSourceName, Enrollment, QualityProfileName, SampleList
-from api.schemas import Sample as SampleOut
-from enrollment.access import Role
-from enrollment.db import STATION_MAX
-from enrollment.errors import SampleNotFound
-from enrollment.service import EnrollmentStatus
+from wajah.api.http.routes.subjects import READERS, SubjectIdPath
+from wajah.api.schemas import CaptureSourceName, Enrollment, QualityProfileName, SampleList
+from wajah.api.schemas import Sample as SampleOut
+from wajah.enrollment.access import Role
+from wajah.enrollment.db import STATION_MAX
+from wajah.enrollment.errors import SampleNotFound
+from wajah.enrollment.service import EnrollmentStatus
 
 router = APIRouter(prefix="/v1/subjects/{subject_id}/faces", tags=["faces"])
 

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.auth import Caller, require
-from api.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
-from api.schemas import OpsSummary
-from enrollment.access import Role
-from enrollment.records import ReviewStatus
-from enrollment.service import IdentityService
+from wajah.api.http.auth import Caller, require
+from wajah.api.http.routes._support import AUTH_PROBLEMS, blocking, metrics_of, problems, service_of
+from wajah.api.schemas import OpsSummary
+from wajah.enrollment.access import Role
+from wajah.enrollment.records import ReviewStatus
+from wajah.enrollment.service import IdentityService
 
 router = APIRouter(tags=["ops"])
 

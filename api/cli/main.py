@@ -13,14 +13,14 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from api.cli_support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
-from api.runtime import build_engine, load_settings_thresholds
-from api.settings import Settings
-from biometric.engine import FaceAnalysis, FaceEngine
-from biometric.errors import WajahInputError
-from biometric.pose import estimate_head_pose
-from biometric.quality import PROFILES, QualityReport
-from biometric.templates import similarity_to_distance
+from wajah.api.cli.support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
+from wajah.api.runtime import build_engine, load_settings_thresholds
+from wajah.api.settings import Settings
+from wajah.biometric.engine import FaceAnalysis, FaceEngine
+from wajah.biometric.errors import WajahInputError
+from wajah.biometric.pose import estimate_head_pose
+from wajah.biometric.quality import PROFILES, QualityReport
+from wajah.biometric.templates import similarity_to_distance
 
 app = typer.Typer(
     name="wajah",
@@ -229,7 +229,7 @@ def _register_plugins() -> None:
 
 
 def _register() -> None:
-    from api import cli_admin, cli_gallery, cli_import, cli_serve
+    from wajah.api import cli_admin, cli_gallery, cli_import, cli_serve
 
     app.command()(cli_serve.serve)
     app.command("import")(cli_import.import_photos)

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import PROBLEM_MEDIA_TYPE, ApiProblem, validation_errors
-from api.limits import VerificationLockout, run_blocking
-from api.metrics import ApiMetrics
-from api.settings import Settings
-from enrollment.service import IdentityService
+from wajah.api.http.errors import PROBLEM_MEDIA_TYPE, ApiProblem, validation_errors
+from wajah.api.http.limits import VerificationLockout, run_blocking
+from wajah.api.http.metrics import ApiMetrics
+from wajah.api.settings import Settings
+from wajah.enrollment.service import IdentityService
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -76,7 +76,7 @@ def _invalid(message: str, loc: Iterable[str]) -> ApiProblem:
 async def read_image_upload(request: Request) -> ImageUpload:
     """The image and the other fields of a ``multipart/form-data`` (file field ``image``) or
     ``application/json`` (``image_base64``) body. The body-size limit is enforced while it
-    streams (``api.limits.BodyLimitMiddleware``); the image's own byte and pixel limits by the
+    streams (``api.http.limits.BodyLimitMiddleware``); the image's own byte and pixel limits by the
     decoder."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":

@@ -1,4 +1,4 @@
-"""``wajah serve``: run the HTTP service with uvicorn (registered in ``api/cli.py``)."""
+"""``wajah serve``: run the HTTP service with uvicorn (registered in ``api/cli/main.py``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from api.cli_support import emit_json, stderr_console
-from api.settings import Settings
+from wajah.api.cli.support import emit_json, stderr_console
+from wajah.api.settings import Settings
 
 
 def serve(
@@ -26,8 +26,8 @@ def serve(
     <data_dir>/keys/admin.key."""
     import uvicorn
 
-    from api.app import admin_key_path, create_app
-    from api.logs import configure_logging
+    from wajah.api.http.app import admin_key_path, create_app
+    from wajah.api.logs import configure_logging
 
     settings = Settings()
     bind_host = host or settings.host

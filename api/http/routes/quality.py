@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from api.auth import Caller, require
-from api.routes._support import (
+from wajah.api.http.auth import Caller, require
+from wajah.api.http.routes._support import (
     IMAGE_PROBLEMS,
     blocking,
     image_request_body,
@@ -16,8 +16,8 @@ from api.routes._support import (
     read_image_upload,
     service_of,
 )
-from api.schemas import QualityProfileName, QualityResult
-from enrollment.access import Role
+from wajah.api.schemas import QualityProfileName, QualityResult
+from wajah.enrollment.access import Role
 
 router = APIRouter(prefix="/v1", tags=["quality"])
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.audit_trail import MAX_LISTED_REFS, audited, entry_of
-from api.auth import Caller, require
-from api.routes._support import (
+from wajah.api.http.audit_trail import MAX_LISTED_REFS, audited, entry_of
+from wajah.api.http.auth import Caller, require
+from wajah.api.http.routes._support import (
     AUTH_PROBLEMS,
     IMAGE_PROBLEMS,
     blocking,
@@ -24,12 +24,12 @@ from api.routes._support import (
     read_image_upload,
     service_of,
 )
-from api.schemas import Identification, Verification
-from enrollment.access import Role
-from enrollment.errors import SubjectNotFound
-from enrollment.service import IdentificationOutcome, VerificationOutcome
-from matcher.decision import Decision
-from matcher.errors import SubjectHasNoTemplates
+from wajah.api.schemas import Identification, Verification
+from wajah.enrollment.access import Role
+from wajah.enrollment.errors import SubjectNotFound
+from wajah.enrollment.service import IdentificationOutcome, VerificationOutcome
+from wajah.matcher.decision import Decision
+from wajah.matcher.errors import SubjectHasNoTemplates
 
 router = APIRouter(prefix="/v1", tags=["matching"])
 

@@ -32,20 +32,20 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.audit_trail import OUTCOME_OK, AuditEntry
-from api.auth import Caller
-from api.console import mount_console
-from api.errors import install_error_handlers, respond
-from api.headers import security_headers
-from api.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
-from api.logs import request_id_var
-from api.metrics import UNMATCHED_ROUTE, ApiMetrics
-from api.routes import ROUTERS
-from api.runtime import build_service
-from api.schemas import ProblemDetails, Readiness
-from api.settings import Settings
-from enrollment.audit import AuditLog
-from enrollment.service import IdentityService
+from wajah.api.http.audit_trail import OUTCOME_OK, AuditEntry
+from wajah.api.http.auth import Caller
+from wajah.api.http.console import mount_console
+from wajah.api.http.errors import install_error_handlers, respond
+from wajah.api.http.headers import security_headers
+from wajah.api.http.limits import BodyLimitMiddleware, RateLimiter, VerificationLockout
+from wajah.api.http.metrics import UNMATCHED_ROUTE, ApiMetrics
+from wajah.api.http.routes import ROUTERS
+from wajah.api.logs import request_id_var
+from wajah.api.runtime import build_service
+from wajah.api.schemas import ProblemDetails, Readiness
+from wajah.api.settings import Settings
+from wajah.enrollment.audit import AuditLog
+from wajah.enrollment.service import IdentityService
 
 logger = logging.getLogger("wajah.api")
 access_logger = logging.getLogger("wajah.api.access")

@@ -6,11 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.audit_trail import audited, entry_of
-from api.auth import Caller, require
-from api.routes._support import AUTH_PROBLEMS, blocking, problems, service_of
-from api.schemas import Subject, SubjectCreate, SubjectPage, SubjectUpdate
-from enrollment.access import Role
+from wajah.api.http.audit_trail import audited, entry_of
+from wajah.api.http.auth import Caller, require
+from wajah.api.http.routes._support import AUTH_PROBLEMS, blocking, problems, service_of
+from wajah.api.schemas import Subject, SubjectCreate, SubjectPage, SubjectUpdate
+from wajah.enrollment.access import Role
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
 

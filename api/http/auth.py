@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from anyio import to_thread
 from fastapi import Request
 
-from api.errors import ApiProblem
-from enrollment.access import ApiKey, KeyStore, Role
-from enrollment.errors import InvalidApiKey
+from wajah.api.http.errors import ApiProblem
+from wajah.enrollment.access import ApiKey, KeyStore, Role
+from wajah.enrollment.errors import InvalidApiKey
 
 ALL_ROLES: frozenset[Role] = frozenset(Role)
 

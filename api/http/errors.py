@@ -3,7 +3,7 @@
 The core raises small typed exceptions; the edge itself raises :class:`ApiProblem` (missing key,
 rate limit, body too large, timeout). :data:`PROBLEM_TYPES` lists every stable slug with its
 status and title (docs/api.md repeats it for the console). A caller's mistake is never a 500:
-every :class:`~biometric.errors.WajahInputError` maps to a 4xx, an unknown one to
+every :class:`~wajah.biometric.errors.WajahInputError` maps to a 4xx, an unknown one to
 ``invalid-request``. Only the service's own faults (a bug, a wrong records key, a corrupt row)
 are ``internal-error``, logged with the request id and the traceback, and answered without
 any detail that could leak data.
@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from biometric.errors import (
+from wajah.biometric.errors import (
     EngineOverloaded,
     FaceWorkerLost,
     FaceWorkTimedOut,
@@ -38,7 +38,7 @@ from biometric.errors import (
     WajahError,
     WajahInputError,
 )
-from enrollment.errors import (
+from wajah.enrollment.errors import (
     ApiKeyNotFound,
     InvalidApiKey,
     InvalidKeyData,
@@ -51,7 +51,7 @@ from enrollment.errors import (
     SubjectNotActive,
     SubjectNotFound,
 )
-from matcher.errors import SubjectHasNoTemplates
+from wajah.matcher.errors import SubjectHasNoTemplates
 
 logger = logging.getLogger("wajah.api")
 
@@ -342,7 +342,7 @@ async def _handle(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error class through :func:`respond`. ``Exception`` itself is caught by the
-    request middleware in ``api/app.py`` (Starlette re-raises it from its outermost layer)."""
+    request middleware in ``api/http/app.py`` (Starlette re-raises it from its outermost layer)."""
     for kind in (
         ApiProblem,
         RequestValidationError,

@@ -1,6 +1,6 @@
 """``wajah keys`` and ``wajah audit``: API keys and the audit trail, from the server's shell.
 
-Registered on the main app by ``api/cli.py``. Whoever can run these commands can read the
+Registered on the main app by ``api/cli/main.py``. Whoever can run these commands can read the
 database directly, so they need no API key; key creation and revocation are still written to
 the audit trail, with the operating-system user as the actor (``cli:<user>``).
 """
@@ -18,13 +18,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli_support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
-from api.runtime import open_store
-from api.settings import Settings
-from enrollment.access import ApiKey, Role
-from enrollment.audit import AuditEvent
-from enrollment.errors import AuditChainCorrupt
-from enrollment.store import RecordStore
+from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from wajah.api.runtime import open_store
+from wajah.api.settings import Settings
+from wajah.enrollment.access import ApiKey, Role
+from wajah.enrollment.audit import AuditEvent
+from wajah.enrollment.errors import AuditChainCorrupt
+from wajah.enrollment.store import RecordStore
 
 keys_app = typer.Typer(
     name="keys",

@@ -1,7 +1,7 @@
-"""``wajah import``: bulk import of a legacy photo archive (see :mod:`enrollment.bulk_import`).
+"""``wajah import``: bulk import of a legacy photo archive (see :mod:`wajah.enrollment.bulk_import`).
 
-Registered in ``api/cli.py`` as ``app.command("import")(import_photos)``; also runnable on its
-own as ``python -m api.cli_import DIR [options]``.
+Registered in ``api/cli/main.py`` as ``app.command("import")(import_photos)``; also runnable on its
+own as ``python -m wajah.api.cli.bulk_import DIR [options]``.
 
 Exit codes: 0 when every photo was processed (refused and unreadable photos included: the
 report says which), 1 when some photos ended in ``error`` (e.g. identity data the store
@@ -26,11 +26,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from api.cli_support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
-from api.runtime import build_service
-from api.settings import Settings
-from biometric.quality import PROFILES
-from enrollment.bulk_import import (
+from wajah.api.cli.support import Exit, emit_json, fail, run_guarded, stderr_console, stdout_console
+from wajah.api.runtime import build_service
+from wajah.api.settings import Settings
+from wajah.biometric.quality import PROFILES
+from wajah.enrollment.bulk_import import (
     ImportItem,
     ImportOutcome,
     ImportResult,
@@ -42,7 +42,7 @@ from enrollment.bulk_import import (
     run_import,
     write_report,
 )
-from enrollment.service import IdentityService
+from wajah.enrollment.service import IdentityService
 
 
 def import_photos(
