@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     # Decision thresholds (JSON written by `wajah calibrate`); empty = the shipped calibration.
     thresholds_file: Path | None = None
 
+    # Replicas: a running service applies the other processes' template changes (other
+    # replicas on one database, CLI writes) every this many seconds; on PostgreSQL a writer's
+    # NOTIFY wakes it at once, so the poll only bounds the lag when a notice is lost.
+    # 0 turns the follower off (a single process that is the only writer).
+    replica_poll_s: float = Field(default=0.5, ge=0.0)
+
     # HTTP service (`wajah serve`).
     host: str = "127.0.0.1"
     port: int = 8000

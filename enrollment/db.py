@@ -72,6 +72,15 @@ NAMING_CONVENTION: Final = {
 # SQLite waits this long for another writer's lock before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
 
+# PostgreSQL gives up a lock wait after as long (``lock_timeout``): a stuck writer answers
+# StoreBusy (503, Retry-After) instead of holding a request for ever.
+POSTGRES_LOCK_TIMEOUT_MS: Final = SQLITE_BUSY_TIMEOUT_MS
+
+# SQLSTATEs of contention: nothing in the request was wrong, the same request may be retried.
+# 40001 serialization_failure, 40P01 deadlock_detected, 55P03 lock_not_available.
+POSTGRES_BUSY_SQLSTATES: Final = frozenset({"40001", "40P01", "55P03"})
+SQLITE_BUSY_MESSAGES: Final = ("database is locked", "database table is locked")
+
 # Execution option asking the SQLite ``begin`` hook for BEGIN IMMEDIATE (see _begin_sqlite).
 WRITE_TRANSACTION_OPTION: Final = "wajah_write_transaction"
 
@@ -225,7 +234,7 @@ class Meta(Base):
     value: Mapped[str] = mapped_column(Text())
 
 
-def create_database_engine(url: str) -> Engine:
+def create_database_engine(url: str, *, lock_timeout_ms: int = POSTGRES_LOCK_TIMEOUT_MS) -> Engine:
     """An engine for ``url``. Safe to share between threads (SQLAlchemy's pool).
 
     On SQLite every connection gets WAL journaling (readers never block the writer),
@@ -235,8 +244,16 @@ def create_database_engine(url: str) -> Engine:
     begun explicitly so that reads inside a transaction see one snapshot, and write
     transactions (``WRITE_TRANSACTION_OPTION``) start with BEGIN IMMEDIATE so two writers queue
     on the busy timeout instead of failing with a stale snapshot.
+
+    On PostgreSQL each connection waits at most ``lock_timeout_ms`` for a lock.
     """
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"options": f"-c lock_timeout={int(lock_timeout_ms)}"},
+        )
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     if (
@@ -294,6 +311,16 @@ def _begin_sqlite(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         connection.exec_driver_sql("BEGIN")
+
+
+def is_contention(error: BaseException) -> bool:
+    """Whether a driver error is contention (a lock wait that ran out, a deadlock victim, a
+    serialisation failure) rather than a fault or a constraint."""
+    original = getattr(error, "orig", error)
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate) in POSTGRES_BUSY_SQLSTATES
+    return any(message in str(original) for message in SQLITE_BUSY_MESSAGES)
 
 
 def write_engine(engine: Engine) -> Engine:
@@ -378,3 +405,47 @@ class AuditChainHead(Base):
     last_id: Mapped[int] = mapped_column(IdType)  # 0 while the chain is empty
     last_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+# -- the template change log (enrollment/changes.py) ------------------------------------------
+
+TEMPLATE_CHANGE_HEAD_ID = 1  # the head table holds exactly this one row
+
+
+class TemplateChangeOperation(StrEnum):
+    ADD = "add"
+    REMOVE = "remove"
+
+
+class TemplateChangeRow(Base):
+    """One template added to or removed from the gallery, written in the transaction that
+    made the change. Replicas replay the log by ``seq`` into their in-memory index.
+
+    ``seq`` is assigned from the head row under its row lock (last + 1), not by a database
+    sequence: a sequence hands out numbers at insert and commits them out of order, so a
+    replica that had read up to 7 could never see a 6 committed after it. Under the head's
+    lock the log commits in ``seq`` order with no gaps. No foreign keys: a removal outlives
+    the template it names.
+    """
+
+    __tablename__ = "template_changes"
+    __table_args__ = (
+        CheckConstraint(_in_values("operation", TemplateChangeOperation), name="operation"),
+    )
+
+    seq: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
+    operation: Mapped[str] = mapped_column(String(8))
+    template_id: Mapped[int] = mapped_column(IdType)
+    subject_id: Mapped[int] = mapped_column(IdType)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class TemplateChangeHead(Base):
+    """The one row holding the newest change's ``seq``. Writers of the log lock it (an UPDATE
+    on PostgreSQL, BEGIN IMMEDIATE on SQLite), so the log commits in order."""
+
+    __tablename__ = "template_change_head"
+    __table_args__ = (CheckConstraint(f"id = {TEMPLATE_CHANGE_HEAD_ID}", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(IdType)  # 0 while the log is empty

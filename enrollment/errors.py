@@ -127,3 +127,14 @@ class AuditChainCorrupt(WajahError):
     """The audit chain cannot be extended: its head row is missing or disagrees with the
     records. Appending is refused rather than starting a second chain over the damage; run
     ``wajah audit verify`` to find the first bad record."""
+
+
+class StoreBusy(WajahError):
+    """The database could not finish the transaction for contention, not for anything in
+    the request: a lock wait ran out (SQLite's busy timeout, PostgreSQL's ``lock_timeout``),
+    PostgreSQL chose this transaction as a deadlock's victim, or a serialisation failure.
+    Nothing was written; the same request may simply be sent again."""
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

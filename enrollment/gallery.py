@@ -12,6 +12,14 @@ templates are encrypted at rest there as they are in the database. An unsealed f
 or written by a tool without the key) is refused and rebuilt, never trusted. After a subject
 is erased the file is saved at once (:meth:`GalleryKeeper.note_erasure`), so the erased
 template does not wait for the next periodic save to leave it.
+
+Replicas: several processes (``wajah serve`` replicas, the CLI) may write one database. Every
+template added or removed is logged in the same transaction (``enrollment/changes.py``);
+:meth:`GalleryKeeper.catch_up` applies the log after the last change this index applied, and
+the service calls it around its own writes (so its own and everyone else's changes reach the
+index by one path) and a follower thread calls it on a short poll or a PostgreSQL NOTIFY
+(``enrollment/replication.py``). The file records the last applied change (``change_seq``),
+read before the snapshot, so a saved file never claims a change it does not hold.
 """
 
 from __future__ import annotations
@@ -25,12 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from wajah.enrollment.changes import TemplateChangeOperation
 from wajah.enrollment.records import StoredTemplate
 from wajah.enrollment.store import RecordStore
 from wajah.enrollment.structured_log import log_event
 from wajah.matcher.errors import IndexFileError
 from wajah.matcher.index import Candidate, GalleryIndex, IndexConfig, IndexStats
-from wajah.matcher.persistence import PayloadCipher, load_index, save_index
+from wajah.matcher.persistence import PayloadCipher, load_index, save_index, saved_change_seq
 
 logger = logging.getLogger("wajah.gallery")
 
@@ -38,6 +47,7 @@ Progress = Callable[[int, int], None]  # (templates done, templates in all)
 
 SAVE_EVERY_WRITES = 1_000  # save the index after this many writes since the last save ...
 SAVE_EVERY_S = 300.0  # ... or after this long with unsaved writes (replay covers the gap)
+CATCH_UP_BATCH = 10_000  # change-log rows read per query when catching up
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ class GalleryOpenReport:
     removed_on_replay: int
     templates: int
     elapsed_ms: float
+    change_seq: int = 0  # the last logged template change the index has applied
 
 
 def rebuild_index(
@@ -129,10 +140,32 @@ class GalleryKeeper:
         self._unsaved_writes = 0
         self._last_save = time.monotonic()
         self._save_lock = threading.Lock()
+        # Serialises what changes the index's membership: catch-ups and direct writes.
+        self._apply_lock = threading.RLock()
+        self._applied_seq = 0
+
+    @property
+    def applied_change_seq(self) -> int:
+        """The last logged template change this index has applied."""
+        return self._applied_seq
 
     def open(self, progress: Progress | None = None) -> GalleryOpenReport:
         start = time.perf_counter()
         reason: str | None = None
+        # Read before the index is reconciled: a change committed meanwhile is replayed again
+        # (applying a change twice is harmless), never skipped.
+        database_seq = self._store.last_template_change()
+        file_seq = saved_change_seq(self.index_path)
+        if file_seq is not None and file_seq > database_seq:
+            # A file from another database, or from before a restore: reconcile trusts the
+            # database either way.
+            log_event(
+                logger,
+                "index_file_ahead_of_database",
+                level=logging.WARNING,
+                file_change_seq=file_seq,
+                database_change_seq=database_seq,
+            )
         try:
             index = load_index(self.index_path, self.model_tag, self.config, self._cipher)
         except IndexFileError as error:
@@ -147,6 +180,7 @@ class GalleryKeeper:
             self._index = index
             if added or removed:
                 self.save()
+        self._applied_seq = database_seq
         return GalleryOpenReport(
             loaded_from_file=reason is None,
             rebuilt_reason=reason,
@@ -154,35 +188,112 @@ class GalleryKeeper:
             removed_on_replay=removed,
             templates=len(self._index),
             elapsed_ms=(time.perf_counter() - start) * 1000.0,
+            change_seq=database_seq,
         )
 
     def rebuild(self, progress: Progress | None = None) -> int:
-        index = rebuild_index(self._store, self.config, self.model_tag, progress)
-        self._index = index
+        with self._apply_lock:
+            database_seq = self._store.last_template_change()
+            index = rebuild_index(self._store, self.config, self.model_tag, progress)
+            self._index = index
+            self._applied_seq = database_seq
         self.save()
         return len(index)
+
+    # -- the change log -------------------------------------------------------------------------
+
+    def catch_up(self) -> int:
+        """Apply the logged template changes after the last one applied (other replicas' and
+        this process's own writes alike); returns how many changes were read. Within each
+        batch only a template's last change counts: an add indexes the template as the
+        database holds it now (under its current subject: a merge is a remove then an add),
+        or drops it when the database no longer has it; a remove drops it."""
+        read = 0
+        with self._apply_lock:
+            while True:
+                changes = self._store.template_changes_after(self._applied_seq, CATCH_UP_BATCH)
+                if not changes:
+                    break
+                latest: dict[int, TemplateChangeOperation] = {}
+                for change in changes:
+                    latest[change.template_id] = change.operation
+                added = [t for t, op in latest.items() if op is TemplateChangeOperation.ADD]
+                removed = [t for t, op in latest.items() if op is TemplateChangeOperation.REMOVE]
+                writes = 0
+                if removed:
+                    writes += self._index.remove_templates(np.array(removed, dtype=np.int64))
+                if added:
+                    writes += self._index_as_stored(np.array(added, dtype=np.int64))
+                self._applied_seq = changes[-1].seq
+                read += len(changes)
+                if writes:
+                    self._unsaved_writes += writes
+                if len(changes) < CATCH_UP_BATCH:
+                    break
+        if read:
+            log_event(logger, "index_caught_up", changes=read, change_seq=self._applied_seq)
+        return read
+
+    def _index_as_stored(self, template_ids: np.ndarray) -> int:
+        """Make the index hold these templates exactly as the database does (absent if it no
+        longer has them); returns how many index entries changed."""
+        batch = self._store.templates_by_id(template_ids, self.model_tag)
+        stored = dict(zip(batch.template_ids.tolist(), batch.subject_ids.tolist(), strict=True))
+        indexed_of_subject: dict[int, set[int]] = {}
+        stale = []
+        for template_id in template_ids.tolist():
+            if not self._index.contains(template_id):
+                continue
+            subject_id = stored.get(template_id)
+            if subject_id is not None and subject_id not in indexed_of_subject:
+                indexed_of_subject[subject_id] = set(
+                    self._index.templates_of_subject(subject_id).tolist()
+                )
+            if subject_id is None or template_id not in indexed_of_subject[subject_id]:
+                stale.append(template_id)
+        changed = self._index.remove_templates(np.array(stale, dtype=np.int64)) if stale else 0
+        keep = np.array(
+            [not self._index.contains(template_id) for template_id in batch.template_ids.tolist()],
+            dtype=bool,
+        )
+        if keep.any():
+            self._index.add(
+                batch.template_ids[keep],
+                batch.subject_ids[keep],
+                batch.vectors[keep],
+                model_tag=self.model_tag,
+            )
+            changed += int(keep.sum())
+        return changed
 
     # -- the index, behind the keeper ---------------------------------------------------------
 
     def add(self, templates: Sequence[StoredTemplate]) -> None:
-        """Index stored templates (just committed, or re-linked by a merge)."""
+        """Index stored templates (just committed, or re-linked by a merge); templates the
+        index already holds (applied by a catch-up) are left as they are."""
         if not templates:
             return
         (model_tag,) = {stored.model_tag for stored in templates}
-        self._index.add(
-            np.array([stored.template_id for stored in templates], dtype=np.int64),
-            np.array([stored.subject_id for stored in templates], dtype=np.int64),
-            np.stack([stored.vector for stored in templates]),
-            model_tag=model_tag,
-        )
+        with self._apply_lock:
+            new = [stored for stored in templates if not self._index.contains(stored.template_id)]
+            if not new:
+                return
+            self._index.add(
+                np.array([stored.template_id for stored in new], dtype=np.int64),
+                np.array([stored.subject_id for stored in new], dtype=np.int64),
+                np.stack([stored.vector for stored in new]),
+                model_tag=model_tag,
+            )
 
     def remove_templates(self, template_ids: np.ndarray) -> int:
         """Drop templates by id, (N,) int64; returns how many the index held."""
-        return self._index.remove_templates(template_ids)
+        with self._apply_lock:
+            return self._index.remove_templates(template_ids)
 
     def remove_subject(self, subject_id: int) -> int:
         """Drop every template of a subject; returns how many."""
-        return self._index.remove_subject(subject_id)
+        with self._apply_lock:
+            return self._index.remove_subject(subject_id)
 
     def identify(
         self,
@@ -237,7 +348,10 @@ class GalleryKeeper:
 
     def save(self) -> None:
         with self._save_lock:
-            save_index(self._index, self.index_path, self._cipher)
+            # Read before the snapshot: the file may hold changes after it (replayed again,
+            # harmlessly), never claim one it lacks.
+            applied = self._applied_seq
+            save_index(self._index, self.index_path, self._cipher, change_seq=applied)
             self._unsaved_writes = 0
             self._last_save = time.monotonic()
 

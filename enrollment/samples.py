@@ -11,7 +11,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from wajah.enrollment.clock import utcnow
-from wajah.enrollment.db import STATION_MAX, FaceSample, Subject, TemplateRow
+from wajah.enrollment.db import (
+    STATION_MAX,
+    FaceSample,
+    Subject,
+    TemplateChangeOperation,
+    TemplateRow,
+)
 from wajah.enrollment.errors import InvalidSubjectData
 from wajah.enrollment.records import (
     Capture,
@@ -106,6 +112,7 @@ class SampleRepository:
         )
         subject.updated_at = now
         session.flush()
+        self._scope.note_template_change(TemplateChangeOperation.ADD, row.id, subject_id)
         self._scope.note(
             "sample_added", subject_id=subject_id, sample_id=sample.id, template_id=row.id
         )
@@ -258,6 +265,11 @@ class SampleRepository:
                 template_associated(row.id, row.sample_id, to_subject_id, row.model_tag),
             )
             row.subject_id = to_subject_id
+            # Under its new owner: replicas drop the old entry and index the re-sealed one.
+            self._scope.note_template_change(
+                TemplateChangeOperation.REMOVE, row.id, from_subject_id
+            )
+            self._scope.note_template_change(TemplateChangeOperation.ADD, row.id, to_subject_id)
         source.updated_at = now
         target.updated_at = now
         session.flush()

@@ -44,16 +44,15 @@ from wajah.enrollment.records import (
     UNSET,
     Capture,
     CaptureSource,
-    MovedSamples,
     ReviewCandidate,
     ReviewRecord,
     ReviewResolution,
     ReviewStatus,
     SampleRecord,
-    StoredTemplate,
     SubjectRecord,
     SubjectStatus,
 )
+from wajah.enrollment.replication import ChangeFollower
 from wajah.enrollment.store import RecordStore
 from wajah.enrollment.structured_log import log_event
 from wajah.matcher.decision import decide
@@ -94,6 +93,7 @@ class IdentityService:
         self._pool = pool
         self.thresholds = thresholds
         self._write_lock = threading.Lock()
+        self._follower: ChangeFollower | None = None
 
     # -- face work -----------------------------------------------------------------------
 
@@ -197,21 +197,26 @@ class IdentityService:
             template=template,
         )
         with self._write_lock:
-            start = time.perf_counter()
-            found = self._gallery.identify(
-                template.vector,
-                DUPLICATE_CANDIDATES + 1,
-                duplicate.threshold,
-                model_tag=template.model_tag,
-            )
-            others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
-            candidates = self._describe(others)
-            timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
             review: ReviewRecord | None = None
             status = EnrollmentStatus.ACCEPTED
             # Sample, case and pending status in one transaction: a crash can never leave a
             # stored look-alike without its case (a resumed import would skip it).
             with self._store.transaction() as tx:
+                # Enrollments of every process (replicas, the CLI) take turns from here to
+                # their commit, and the index first takes in every enrollment committed
+                # before: the duplicate search sees them all, as on one server.
+                tx.serialise_enrollments()
+                start = time.perf_counter()
+                self._gallery.catch_up()
+                found = self._gallery.identify(
+                    template.vector,
+                    DUPLICATE_CANDIDATES + 1,
+                    duplicate.threshold,
+                    model_tag=template.model_tag,
+                )
+                others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
+                candidates = self._describe(others)
+                timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
                 sample, stored = tx.samples.add(capture)
                 if candidates:
                     status = EnrollmentStatus.PENDING_REVIEW
@@ -221,7 +226,9 @@ class IdentityService:
                     )
                     tx.subjects.set_status(subject.id, SubjectStatus.PENDING_REVIEW)
                 subject = tx.subjects.get(subject.id)
-            self._gallery.add([stored])
+            # The index takes the template from the change log, as every replica does: a
+            # direct add could re-insert a template another replica erased meanwhile.
+            self._gallery.catch_up()
         self._gallery.note_writes()  # a periodic save, outside the write lock
         log_event(
             logger,
@@ -415,7 +422,8 @@ class IdentityService:
         with self._write_lock:
             subject = self._store.get_subject_by_ref(subject_ref)
             template_ids = self._store.delete_subject(subject.id)
-            self._gallery.remove_subject(subject.id)
+            self._gallery.catch_up()
+            self._gallery.remove_subject(subject.id)  # a no-op unless the log was bypassed
         self._gallery.note_erasure()  # the erased templates leave the index file at once
         log_event(logger, "subject_deleted", subject_id=subject.id, templates=len(template_ids))
         return len(template_ids)
@@ -466,7 +474,6 @@ class IdentityService:
         The database side is one transaction; the index follows once it has committed.
         """
         choice = ReviewResolution(resolution)
-        model_tag = self._gallery.model_tag
         with self._write_lock:
             review = self._store.get_review(review_id)
             target = (
@@ -476,8 +483,6 @@ class IdentityService:
             )
             subject_id = review.subject_id
             surviving: SubjectRecord | None = None
-            moved: MovedSamples | None = None
-            moved_templates: list[StoredTemplate] = []
             with self._store.transaction() as tx:
                 # Claim the case first: of two concurrent resolutions only one gets past here.
                 tx.reviews.resolve(review_id, choice, resolved_by, comment)
@@ -485,23 +490,14 @@ class IdentityService:
                 if choice is ReviewResolution.CONFIRM_DISTINCT:
                     surviving = tx.subjects.set_status(subject_id, SubjectStatus.ACTIVE)
                 elif target is not None:
-                    moved = tx.samples.move(subject_id, target.id)
-                    moved_ids = set(moved.template_ids.tolist())
-                    moved_templates = [
-                        stored
-                        for stored in tx.samples.templates_of_subject(target.id, model_tag)
-                        if stored.template_id in moved_ids
-                    ]
+                    tx.samples.move(subject_id, target.id)
                     tx.subjects.erase(subject_id)
                     surviving = tx.subjects.get(target.id)
                 else:
                     tx.subjects.erase(subject_id)
                 resolved = tx.reviews.get(review_id)  # as it stands after the erasure
-            if moved is not None:
-                self._gallery.remove_templates(moved.template_ids)
-                self._gallery.add(moved_templates)
-            elif choice is ReviewResolution.REJECT:
-                self._gallery.remove_subject(subject_id)
+            # The merge's re-linked templates and the erasure arrive through the change log.
+            self._gallery.catch_up()
         # merge and reject erased a subject: its templates leave the index file at once
         if choice is ReviewResolution.CONFIRM_DISTINCT:
             self._gallery.note_writes()
@@ -551,6 +547,23 @@ class IdentityService:
     def audit_log(self) -> AuditLog:
         return self._store.audit
 
+    def follow_changes(self, poll_s: float) -> None:
+        """Keep the index in step with other processes' writes to the database (replicas, the
+        CLI) from now until :meth:`close`: a follower thread applies the change log every
+        ``poll_s`` seconds and, on PostgreSQL, at once on each writer's NOTIFY."""
+        if self._follower is None:
+            self._follower = ChangeFollower(self._gallery, self._store.engine, poll_s)
+            self._follower.start()
+
+    def catch_up(self) -> int:
+        """Apply the other processes' logged template changes now; returns how many."""
+        return self._gallery.catch_up()
+
+    @property
+    def applied_change_seq(self) -> int:
+        """The last logged template change the index has applied."""
+        return self._gallery.applied_change_seq
+
     def face_workers_health(self) -> PoolHealth:
         """Whether the face worker pool can take work now (readiness, metrics)."""
         return self._pool.health()
@@ -559,6 +572,8 @@ class IdentityService:
         """Save the index if it has unsaved writes, stop the face workers, close the
         database connections."""
         try:
+            if self._follower is not None:
+                self._follower.stop()
             self._gallery.close()
             self._pool.close()
         finally:

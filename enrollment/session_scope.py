@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from wajah.enrollment.crypto import RecordCipher
-from wajah.enrollment.db import FaceSample, Subject
+from wajah.enrollment.db import FaceSample, Subject, TemplateChangeOperation
 from wajah.enrollment.errors import SampleNotFound, SubjectNotFound
 
 
@@ -18,16 +18,25 @@ from wajah.enrollment.errors import SampleNotFound, SubjectNotFound
 class SessionScope:
     """One transaction's session and the records cipher, plus what must wait for its commit:
     log lines (a rolled-back write is not logged as done) and whether a subject was erased
-    (SQLite's WAL is then truncated, so the erased ciphertexts leave the files)."""
+    (SQLite's WAL is then truncated, so the erased ciphertexts leave the files). Template
+    additions and removals are noted for the change log, which the store writes in the same
+    transaction just before it commits (``enrollment/changes.py``)."""
 
     session: Session
     cipher: RecordCipher
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     erased_subject: bool = False
+    template_changes: list[tuple[TemplateChangeOperation, int, int]] = field(default_factory=list)
 
     def note(self, event: str, **fields: Any) -> None:
         """Log ``event`` once the transaction commits. Ids, decisions and counts only."""
         self.events.append((event, fields))
+
+    def note_template_change(
+        self, operation: TemplateChangeOperation, template_id: int, subject_id: int
+    ) -> None:
+        """Log a template's addition to or removal from the gallery in the change log."""
+        self.template_changes.append((operation, int(template_id), int(subject_id)))
 
 
 def require_subject(session: Session, subject_id: int) -> Subject:

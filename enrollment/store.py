@@ -21,15 +21,23 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wajah.enrollment.access import KeyStore
 from wajah.enrollment.audit import AuditLog
 from wajah.enrollment.audit_anchor import ChainAnchor, anchor_key
+from wajah.enrollment.changes import (
+    TemplateChange,
+    changes_after,
+    last_change_seq,
+    record_changes,
+    serialise_enrollments,
+)
 from wajah.enrollment.clock import elapsed_ms
 from wajah.enrollment.crypto import RecordCipher, load_or_create_key
 from wajah.enrollment.db import (
@@ -37,10 +45,11 @@ from wajah.enrollment.db import (
     Meta,
     TemplateRow,
     create_database_engine,
+    is_contention,
     session_factory,
     write_engine,
 )
-from wajah.enrollment.errors import EncryptionKeyError
+from wajah.enrollment.errors import EncryptionKeyError, StoreBusy
 from wajah.enrollment.migrations import upgrade_database
 from wajah.enrollment.records import (
     UNSET,
@@ -69,6 +78,7 @@ __all__ = ["RecordStore", "Transaction", "open_record_store"]
 logger = logging.getLogger(__name__)
 
 KEY_CHECK_META_KEY: Final = "key_check"
+ID_LIST_CHUNK: Final = 1_000  # ids per IN (...) list: well inside every backend's bind limit
 
 
 class Transaction:
@@ -78,6 +88,13 @@ class Transaction:
         self.subjects = SubjectRepository(scope)
         self.samples = SampleRepository(scope)
         self.reviews = ReviewRepository(scope)
+        self._session = scope.session
+
+    def serialise_enrollments(self) -> None:
+        """Wait until no other transaction (of any process) that called this is open, and
+        hold the turn until this one ends
+        (see :func:`wajah.enrollment.changes.serialise_enrollments`)."""
+        serialise_enrollments(self._session)
 
 
 def open_record_store(
@@ -185,9 +202,18 @@ class RecordStore:
         yield from self._unit(self._read_sessions, writing=False)
 
     def _unit(self, sessions: sessionmaker[Session], *, writing: bool) -> Iterator[Transaction]:
-        with sessions.begin() as session:
-            scope = SessionScope(session, self._cipher)
-            yield Transaction(scope)
+        try:
+            with sessions.begin() as session:
+                scope = SessionScope(session, self._cipher)
+                yield Transaction(scope)
+                record_changes(session, scope.template_changes)
+        except DBAPIError as error:
+            if not is_contention(error):
+                raise
+            log_event(logger, "store_busy", level=logging.WARNING, writing=writing)
+            raise StoreBusy(
+                "the database is busy with other writers; nothing was written, try again"
+            ) from error
         for event, fields in scope.events:
             log_event(logger, event, **fields)
         if writing and scope.erased_subject:
@@ -341,6 +367,37 @@ class RecordStore:
                 return
             last_id = int(rows[-1][0])
 
+    def templates_by_id(self, template_ids: np.ndarray, model_tag: str) -> TemplateBatch:
+        """The templates of ``model_tag`` among ``template_ids`` ((N,) int64) that the database
+        still holds, decrypted, in ascending id order (a replica replaying the change log)."""
+        ids = sorted({int(template_id) for template_id in template_ids.tolist()})
+        rows: list[Any] = []
+        with self._engine.connect() as connection:
+            for start in range(0, len(ids), ID_LIST_CHUNK):
+                rows.extend(
+                    connection.execute(
+                        template_columns()
+                        .where(
+                            TemplateRow.model_tag == model_tag,
+                            TemplateRow.id.in_(ids[start : start + ID_LIST_CHUNK]),
+                        )
+                        .order_by(TemplateRow.id)
+                    ).all()
+                )
+        return open_templates(self._cipher, rows, model_tag)
+
+    # -- the template change log (enrollment/changes.py) -------------------------------------
+
+    def template_changes_after(self, after_seq: int, limit: int = 10_000) -> list[TemplateChange]:
+        """Up to ``limit`` logged template changes with ``seq > after_seq``, in order."""
+        with self._engine.connect() as connection:
+            return changes_after(connection, after_seq, limit)
+
+    def last_template_change(self) -> int:
+        """The ``seq`` of the newest committed template change (0 for none)."""
+        with self._engine.connect() as connection:
+            return last_change_seq(connection)
+
     # -- reviews ----------------------------------------------------------------------------
 
     def create_review(self, subject_id: int, candidates: Sequence[ReviewCandidate]) -> ReviewRecord:
@@ -374,13 +431,43 @@ class RecordStore:
     # -- maintenance ------------------------------------------------------------------------
 
     def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check`` ('ok' when sound); 'ok' on other backends,
-        which check their own storage."""
+        """'ok' when sound, else one line per problem found.
+
+        On SQLite, ``PRAGMA integrity_check`` (pages, indexes, b-trees). PostgreSQL checks its
+        own pages (checksums, WAL replay) and has no portable equivalent a non-superuser may
+        run (``amcheck`` needs an extension); there the check is of the store's own
+        invariants the schema cannot enforce: every template belongs to its sample's subject
+        (the column is denormalised for the index rebuild), and every sample and template to
+        an existing subject."""
         if not self._is_sqlite:
-            return "ok"
+            return self._check_postgresql_invariants()
         with self._engine.connect() as connection:
             rows = connection.exec_driver_sql("PRAGMA integrity_check").scalars().all()
         return "\n".join(str(row) for row in rows)
+
+    def _check_postgresql_invariants(self) -> str:
+        checks = {
+            "templates whose subject differs from their sample's": (
+                "SELECT count(*) FROM templates JOIN face_samples "
+                "ON face_samples.id = templates.sample_id "
+                "WHERE face_samples.subject_id <> templates.subject_id"
+            ),
+            "samples of a missing subject": (
+                "SELECT count(*) FROM face_samples LEFT JOIN subjects "
+                "ON subjects.id = face_samples.subject_id WHERE subjects.id IS NULL"
+            ),
+            "templates of a missing sample": (
+                "SELECT count(*) FROM templates LEFT JOIN face_samples "
+                "ON face_samples.id = templates.sample_id WHERE face_samples.id IS NULL"
+            ),
+        }
+        problems = []
+        with self._engine.connect() as connection:
+            for problem, query in checks.items():
+                count = int(connection.exec_driver_sql(query).scalar_one())
+                if count:
+                    problems.append(f"{count} {problem}")
+        return "\n".join(problems) or "ok"
 
     def _check_key(self) -> None:
         with self._write_sessions.begin() as session:

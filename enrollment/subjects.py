@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from wajah.enrollment.clock import utcnow
-from wajah.enrollment.db import FaceSample, Subject, SubjectIdentity
+from wajah.enrollment.db import FaceSample, Subject, SubjectIdentity, TemplateChangeOperation
 from wajah.enrollment.errors import SubjectAlreadyExists, SubjectNotFound
 from wajah.enrollment.records import UNSET, SubjectRecord, SubjectStatus, Unset
 from wajah.enrollment.reviews import detach_erased_subject
@@ -181,6 +181,10 @@ class SubjectRepository:
         session = self._session
         require_subject(session, subject_id)
         template_ids = remove_samples_of_subject(session, subject_id)
+        for template_id in template_ids.tolist():
+            self._scope.note_template_change(
+                TemplateChangeOperation.REMOVE, template_id, subject_id
+            )
         scrubbed = detach_erased_subject(session, subject_id)
         session.execute(delete(SubjectIdentity).where(SubjectIdentity.subject_id == subject_id))
         session.execute(delete(Subject).where(Subject.id == subject_id))

@@ -31,8 +31,10 @@ it holds counts and structure, never a template.
 Every byte is covered by a checksum (header hash + payload hash) and, when sealed, by the AEAD
 tags, so truncation or a flipped byte is reported as :class:`IndexCorrupt`, never loaded.
 ``last_template_id`` is the checkpoint from which a loader replays templates added after the
-save. Version 1 files (the same layout, never sealed) are still read when no cipher is asked
-for; a loader given a cipher refuses any unsealed file with :class:`IndexNotSealed`, so a
+save; ``change_seq`` (optional, an opaque number for the caller) is the last entry of the
+caller's change log the saved index had applied, so a loader replays the log from there.
+Version 1 files (the same layout, never sealed) are still read when no cipher is asked for;
+a loader given a cipher refuses any unsealed file with :class:`IndexNotSealed`, so a
 service that seals never trusts (or keeps using) a plaintext file an attacker could have
 planted or an older version left behind: it rebuilds instead.
 
@@ -131,6 +133,7 @@ def save_index(
     cipher: PayloadCipher | None = None,
     *,
     chunk_bytes: int = CHUNK_BYTES,
+    change_seq: int | None = None,
 ) -> None:
     """Write ``index`` to ``path`` atomically (temp file, fsync, rename, directory fsync).
 
@@ -170,6 +173,8 @@ def save_index(
         "sections": layout,
         "sealed": cipher is not None,
     }
+    if change_seq is not None:
+        header["change_seq"] = int(change_seq)
     if cipher is not None:
         header["chunk_bytes"] = chunk_bytes
         header["chunk_count"] = _chunk_count(offset, chunk_bytes)
@@ -318,6 +323,19 @@ def _check_model_and_structure(
             f"expected {expected_config.structural()}"
         )
     return saved_config
+
+
+def saved_change_seq(path: Path | str) -> int | None:
+    """The ``change_seq`` recorded by :func:`save_index`, or None (none recorded, or no
+    readable file). Reads the checked header only; :func:`load_index` authenticates it."""
+    source = Path(path)
+    try:
+        with source.open("rb") as handle:
+            header, _ = _read_header(handle, source)
+    except (OSError, IndexFileError):
+        return None
+    value = header.get("change_seq")
+    return int(value) if isinstance(value, int) else None
 
 
 def _read_header(handle: io.BufferedReader, source: Path) -> tuple[dict[str, Any], bytes]:

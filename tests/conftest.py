@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +60,86 @@ def read_manifest(root: Path, folder: str) -> list[FacePhoto]:
 def manifest(faces_dir: Path) -> Iterator[object]:
     """``manifest(folder)`` -> list of FacePhoto for that folder of ../shared/faces."""
     yield lambda folder: read_manifest(faces_dir, folder)
+
+
+# -- databases: every store-touching test runs on SQLite and on PostgreSQL -------------------
+#
+# WAJAH_TEST_POSTGRES_URL names a PostgreSQL server the tests may create databases on (.ci/run
+# starts a throw-away cluster and sets it). Each PostgreSQL test gets a fresh database, created
+# from template0 and dropped afterwards. Under CI a missing server fails those tests.
+
+POSTGRES_URL_VARIABLE = "WAJAH_TEST_POSTGRES_URL"
+DATABASES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """An AUTOCOMMIT engine on the test server's maintenance database."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not url:
+        message = f"no PostgreSQL server for the tests ({POSTGRES_URL_VARIABLE} is not set)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=1)
+    yield engine
+    engine.dispose()
+
+
+class PostgresDatabases:
+    """Creates empty databases on the test server; drops them when the session ends."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        self._names: list[str] = []
+
+    def create(self) -> str:
+        name = f"wajah_test_{uuid.uuid4().hex[:16]}"
+        with self._server.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        self._names.append(name)
+        url: str = self._server.url.set(database=name).render_as_string(hide_password=False)
+        return url
+
+    def drop_all(self) -> None:
+        with self._server.connect() as connection:
+            for name in self._names:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._names.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server: Any) -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(postgres_server)
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: PostgresDatabases) -> str:
+    """The URL of a new, empty PostgreSQL database (one per test)."""
+    return postgres_databases.create()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database: SQLite in ``tmp_path``, or PostgreSQL on the test server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'wajah.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Like ``database_url``, one per test module (for module-scoped services): an empty
+    string (the settings' default, SQLite in the data directory) or a new PostgreSQL
+    database."""
+    if request.param == "sqlite":
+        return ""
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    return databases.create()

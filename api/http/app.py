@@ -116,10 +116,13 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
                         "event": "gallery_opened",
                         "templates": report.templates,
                         "loaded_from_file": report.loaded_from_file,
+                        "change_seq": report.change_seq,
                         "elapsed_ms": round(report.elapsed_ms, 1),
                     }
                 )
             )
+            if settings.replica_poll_s > 0:
+                running.follow_changes(settings.replica_poll_s)
         for licence in non_commercial_models():
             # Visible at every start: the operator must know before using it commercially.
             logger.warning(

@@ -46,6 +46,7 @@ from wajah.enrollment.errors import (
     ReviewAlreadyResolved,
     ReviewNotFound,
     SampleNotFound,
+    StoreBusy,
     SubjectAlreadyExists,
     SubjectNotActive,
     SubjectNotFound,
@@ -168,6 +169,7 @@ _DOMAIN_PROBLEMS: Final[tuple[tuple[type[Exception], str], ...]] = (
     (InvalidKeyData, "invalid-request"),
     (InvalidApiKey, "unauthorized"),
     (EngineOverloaded, "overloaded"),
+    (StoreBusy, "overloaded"),  # database contention: the same 503 + Retry-After
     (FaceWorkerLost, "face-worker-lost"),
     (FaceWorkTimedOut, "timeout"),
     (VectorBackendUnavailable, "vector-backend-unavailable"),
@@ -179,6 +181,7 @@ _DOMAIN_PROBLEMS: Final[tuple[tuple[type[Exception], str], ...]] = (
 _SAFE_DETAIL: Final = (
     WajahInputError,
     EngineOverloaded,
+    StoreBusy,
     FaceWorkerLost,
     FaceWorkTimedOut,
     SubjectHasNoTemplates,
@@ -245,7 +248,7 @@ def _extras(error: Exception) -> tuple[dict[str, str], dict[str, Any]]:
         extensions = {
             "errors": [{"loc": ["body", error.field], "msg": str(error), "type": "value_error"}]
         }
-    elif isinstance(error, EngineOverloaded | FaceWorkerLost | FaceWorkTimedOut):
+    elif isinstance(error, EngineOverloaded | StoreBusy | FaceWorkerLost | FaceWorkTimedOut):
         headers = {"Retry-After": str(max(1, error.retry_after_s))}
     elif isinstance(error, VectorBackendUnavailable):
         headers = {"Retry-After": "5"}

@@ -91,9 +91,14 @@ def api_overrides() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def harness(
-    tmp_path_factory: pytest.TempPathFactory, api_overrides: dict[str, Any]
+    tmp_path_factory: pytest.TempPathFactory,
+    api_overrides: dict[str, Any],
+    module_database_url: str,
 ) -> Iterator[ApiHarness]:
-    settings = api_settings(tmp_path_factory.mktemp("wajah-data"), **api_overrides)
+    settings = api_settings(
+        tmp_path_factory.mktemp("wajah-data"),
+        **{"database_url": module_database_url, **api_overrides},
+    )
     parts = build_service_parts(settings, workers=0)
     service = IdentityService(parts.store, parts.gallery, parts.pool, parts.thresholds)
     try:

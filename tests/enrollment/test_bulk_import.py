@@ -79,8 +79,10 @@ def archive(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[IdentityService]:
-    built, _ = build_service(Settings(data_dir=tmp_path / "data"), workers=0)
+def service(tmp_path: Path, database_url: str) -> Iterator[IdentityService]:
+    built, _ = build_service(
+        Settings(data_dir=tmp_path / "data", database_url=database_url), workers=0
+    )
     yield built
     built.close()
 

@@ -5,7 +5,8 @@ with two
 face workers over ~150 LFW photos and is killed with SIGKILL (the whole process group, workers
 included) at random moments, restarted each time, and finally left to complete. Every photo it
 acknowledged (a ``--done-log`` line, written only after the database commit) must then be in
-the database and found by search; the database must pass ``PRAGMA integrity_check``; the index
+the database and found by search; the database must pass its integrity check (SQLite's
+``PRAGMA integrity_check``; the store's invariants on PostgreSQL); the index
 opened from the data directory must hold exactly the database's templates; nothing is stored
 twice.
 """
@@ -16,7 +17,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +28,7 @@ import pytest
 from wajah.api.runtime import build_service_parts
 from wajah.api.settings import Settings
 from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.db import create_database_engine
 from wajah.enrollment.records import SubjectStatus
 from wajah.enrollment.service import IdentityService
 from wajah.matcher.decision import Decision
@@ -70,9 +71,9 @@ def read_done_log(path: Path) -> list[dict[str, Any]]:
 
 
 def start_import(
-    archive: Path, data_dir: Path, done_log: Path, report: Path, run: int
+    archive: Path, data_dir: Path, database_url: str, done_log: Path, report: Path, run: int
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "WAJAH_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "WAJAH_DATA_DIR": str(data_dir), "WAJAH_DATABASE_URL": database_url}
     env.pop("WAJAH_THRESHOLDS_FILE", None)
     command = [
         sys.executable,
@@ -119,7 +120,9 @@ def kill_group(process: subprocess.Popen[bytes]) -> bool:
     return True
 
 
-def test_no_acknowledged_enrollment_is_lost(faces_dir: Path, tmp_path: Path) -> None:
+def test_no_acknowledged_enrollment_is_lost(
+    faces_dir: Path, tmp_path: Path, database_url: str
+) -> None:
     rng = random.Random(SEED)
     archive = tmp_path / "archive"
     photos = build_archive(faces_dir, archive)
@@ -130,7 +133,7 @@ def test_no_acknowledged_enrollment_is_lost(faces_dir: Path, tmp_path: Path) -> 
     interrupted_with_progress = 0
     for run in range(KILLS):
         logged_before = len(read_done_log(done_log))
-        process = start_import(archive, data_dir, done_log, report, run)
+        process = start_import(archive, data_dir, database_url, done_log, report, run)
         if run == 0:
             # Anywhere from start-up (store creation, workers loading) into the import.
             time.sleep(rng.uniform(2.0, 10.0))
@@ -145,7 +148,7 @@ def test_no_acknowledged_enrollment_is_lost(faces_dir: Path, tmp_path: Path) -> 
     acknowledged = [e for e in read_done_log(done_log) if e["outcome"] in STORED]
     assert acknowledged, "no photo was acknowledged before the kills"
 
-    final = start_import(archive, data_dir, done_log, report, KILLS)
+    final = start_import(archive, data_dir, database_url, done_log, report, KILLS)
     assert final.wait(timeout=RUN_TIMEOUT_S) == 0, (
         data_dir.parent / f"run-{KILLS}.err"
     ).read_text()
@@ -157,15 +160,20 @@ def test_no_acknowledged_enrollment_is_lost(faces_dir: Path, tmp_path: Path) -> 
     assert summary["counts"]["error"] == 0
 
     # The database: sound, and holding every photo once.
-    database = data_dir / "wajah.db"
-    with sqlite3.connect(database) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        duplicates = connection.execute(
-            "SELECT image_sha256 FROM face_samples GROUP BY image_sha256 HAVING COUNT(*) > 1"
-        ).fetchall()
-        stored_digests = {
-            row[0] for row in connection.execute("SELECT image_sha256 FROM face_samples")
-        }
+    engine = create_database_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                assert connection.exec_driver_sql("PRAGMA integrity_check").all() == [("ok",)]
+            duplicates = connection.exec_driver_sql(
+                "SELECT image_sha256 FROM face_samples GROUP BY image_sha256 HAVING COUNT(*) > 1"
+            ).all()
+            stored_digests = {
+                row[0]
+                for row in connection.exec_driver_sql("SELECT image_sha256 FROM face_samples")
+            }
+    finally:
+        engine.dispose()
     assert duplicates == []
     stored_count = len(stored_digests)
     # Stored photos are exactly those logged as stored or, by a later run, as already stored
@@ -177,7 +185,7 @@ def test_no_acknowledged_enrollment_is_lost(faces_dir: Path, tmp_path: Path) -> 
     }
     assert stored_digests == logged_stored
 
-    parts = build_service_parts(Settings(data_dir=data_dir), workers=0)
+    parts = build_service_parts(Settings(data_dir=data_dir, database_url=database_url), workers=0)
     service = IdentityService(parts.store, parts.gallery, parts.pool, parts.thresholds)
     opened = parts.opened
     try:

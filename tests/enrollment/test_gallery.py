@@ -24,10 +24,8 @@ CHIP = np.zeros((150, 150, 3), dtype=np.uint8)
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> Iterator[RecordStore]:
-    records = open_record_store(
-        f"sqlite:///{tmp_path / 'wajah.db'}", None, tmp_path / "keys" / "records.key"
-    )
+def store(tmp_path: Path, database_url: str) -> Iterator[RecordStore]:
+    records = open_record_store(database_url, None, tmp_path / "keys" / "records.key")
     yield records
     records.dispose()
 

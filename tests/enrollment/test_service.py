@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import Engine, text
 
 from wajah.api.runtime import ServiceParts, build_service_parts
 from wajah.api.settings import Settings
@@ -37,6 +37,8 @@ pytestmark = pytest.mark.slow
 
 IDENTITIES = 200  # LFW identities with two or more photos, drawn with a fixed seed
 SEED = 20261126
+# Face results by (image sha256, profile, embed), kept across the module's two databases.
+FACE_RESULTS: dict[tuple[str, str, bool], ProcessedImage] = {}
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,13 @@ class Gallery:
 
 
 @pytest.fixture(scope="module")
-def gallery(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gallery]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("service-data"))
-    cache: dict[tuple[str, str, bool], ProcessedImage] = {}
+def gallery(
+    faces_dir: Path, tmp_path_factory: pytest.TempPathFactory, module_database_url: str
+) -> Iterator[Gallery]:
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("service-data"), database_url=module_database_url
+    )
+    cache = FACE_RESULTS  # shared by both databases' runs: the face work is the same
     service, parts = open_service(settings, cache)
     state = Gallery(settings, service, parts, choose_people(faces_dir), cache=cache)
     for person in state.people:
@@ -321,13 +327,16 @@ def test_same_person_again_goes_to_review_and_each_resolution_works(
 # -- erasure ---------------------------------------------------------------------------------------
 
 
-def ciphertexts_of(database: Path, subject_id: int) -> list[bytes]:
-    with sqlite3.connect(database) as connection:
+def ciphertexts_of(engine: Engine, subject_id: int) -> list[bytes]:
+    with engine.connect() as connection:
         rows = connection.execute(
-            "SELECT chip_ciphertext, image_ciphertext FROM face_samples WHERE subject_id = ? "
-            "UNION ALL SELECT vector_ciphertext, NULL FROM templates WHERE subject_id = ?",
-            (subject_id, subject_id),
-        ).fetchall()
+            text(
+                "SELECT chip_ciphertext, image_ciphertext FROM face_samples "
+                "WHERE subject_id = :id UNION ALL "
+                "SELECT vector_ciphertext, NULL FROM templates WHERE subject_id = :id"
+            ),
+            {"id": subject_id},
+        ).all()
     return [bytes(blob) for row in rows for blob in row if blob]
 
 
@@ -343,10 +352,12 @@ def test_delete_removes_subject_from_search_and_blobs_from_disk(
     person = clear_pairs[3]
     subject = store.get_subject_by_ref(person.ref)
     database = gallery.settings.database_path
-    blobs = ciphertexts_of(database, subject.id)
+    on_sqlite = store.engine.dialect.name == "sqlite"  # PostgreSQL's files are the server's
+    blobs = ciphertexts_of(store.engine, subject.id)
     assert len(blobs) == 3  # chip, original image, template
-    on_disk = database_bytes(database)
-    assert all(blob[16:80] in on_disk for blob in blobs)  # the check can see them
+    if on_sqlite:
+        on_disk = database_bytes(database)
+        assert all(blob[16:80] in on_disk for blob in blobs)  # the check can see them
 
     assert person.ref in identify_refs(service, person.probe_photo)
     assert service.delete_subject(person.ref) == 1
@@ -354,9 +365,10 @@ def test_delete_removes_subject_from_search_and_blobs_from_disk(
     with pytest.raises(SubjectNotFound):
         store.get_subject_by_ref(person.ref)
     assert len(gallery.parts.gallery.templates_of_subject(subject.id)) == 0
-    assert ciphertexts_of(database, subject.id) == []
-    on_disk = database_bytes(database)
-    assert not any(blob[16:80] in on_disk for blob in blobs)
+    assert ciphertexts_of(store.engine, subject.id) == []
+    if on_sqlite:
+        on_disk = database_bytes(database)
+        assert not any(blob[16:80] in on_disk for blob in blobs)
 
 
 def test_delete_removes_the_template_from_the_index_file(
