@@ -25,7 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from wajah.api.cli.gallery import service_from_settings
+from wajah.api.cli.support import service_from_settings
 from wajah.benchmarks.report import RunContext, command_line, markdown_table, write_report
 from wajah.biometric.datasets import LabeledPhoto, list_labeled_photos, read_lfw_pairs
 from wajah.biometric.errors import NoFaceFound

@@ -16,20 +16,16 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
-import numpy as np
-
 from wajah.biometric.engine import ProcessedImage
 from wajah.biometric.errors import NoFaceFound
-from wajah.biometric.pool import EnginePool, PoolConfig, PoolHealth
+from wajah.biometric.pool import EnginePool
 from wajah.biometric.quality import PROFILES, QualityProfile
-from wajah.enrollment.access import KeyStore
-from wajah.enrollment.audit import AuditLog
 from wajah.enrollment.errors import SubjectNotActive
 from wajah.enrollment.gallery import GalleryKeeper, Progress
+from wajah.enrollment.identification import describe_candidates, identify_processed
 from wajah.enrollment.outcomes import (
     EnrollmentOutcome,
     EnrollmentStatus,
@@ -47,18 +43,16 @@ from wajah.enrollment.records import (
     ReviewCandidate,
     ReviewRecord,
     ReviewResolution,
-    ReviewStatus,
-    SampleRecord,
     SubjectRecord,
     SubjectStatus,
 )
 from wajah.enrollment.replication import ChangeFollower
+from wajah.enrollment.service_reads import ServiceReads
 from wajah.enrollment.store import RecordStore
 from wajah.enrollment.structured_log import log_event
 from wajah.matcher.decision import decide
 from wajah.matcher.errors import SubjectHasNoTemplates
-from wajah.matcher.identification import IdentifyMode, ScoredSubject, identification_result
-from wajah.matcher.index import Candidate, IndexStats
+from wajah.matcher.identification import IdentifyMode
 from wajah.matcher.thresholds import Thresholds
 
 # The outcomes are re-exported: the edges name them with the service that returns them.
@@ -78,12 +72,12 @@ __all__ = [
 logger = logging.getLogger("wajah.enrollment")
 
 DUPLICATE_CANDIDATES = 5  # how many look-alikes a review case lists
-IDENTIFY_SPARE_CANDIDATES = 5  # searched beyond k, for found subjects that are not active
 
 
-class IdentityService:
-    """The workflows and the reads the edges need. The store, the gallery keeper and the
-    face pool are private: every use of them goes through a method here."""
+class IdentityService(ServiceReads):
+    """The workflows and the reads the edges need (the reads in :class:`ServiceReads`). The
+    store, the gallery keeper and the face pool are private: every use of them goes through a
+    method here."""
 
     def __init__(
         self, store: RecordStore, gallery: GalleryKeeper, pool: EnginePool, thresholds: Thresholds
@@ -110,16 +104,6 @@ class IdentityService:
         """Queue one photo's face work (quality and template) on the worker pool; raises
         ``EngineOverloaded`` when the pool is full (for pipelines such as the bulk import)."""
         return self._pool.submit(image, profile)
-
-    @property
-    def face_pool_config(self) -> PoolConfig:
-        """Workers and admission limit of the face pool."""
-        return self._pool.config
-
-    @property
-    def face_jobs_pending(self) -> int:
-        """Face jobs admitted and not yet finished (the queue depth metric)."""
-        return self._pool.pending
 
     def warm_up(self) -> None:
         """Start the face workers (loading their models) before the first request."""
@@ -215,7 +199,7 @@ class IdentityService:
                     model_tag=template.model_tag,
                 )
                 others = [c for c in found if c.subject_id != subject.id][:DUPLICATE_CANDIDATES]
-                candidates = self._describe(others)
+                candidates = describe_candidates(self._store, others)
                 timings["duplicate_search"] = (time.perf_counter() - start) * 1000.0
                 sample, stored = tx.samples.add(capture)
                 if candidates:
@@ -248,20 +232,6 @@ class IdentityService:
             duplicate.threshold,
             timings,
         )
-
-    def _describe(self, found: Sequence[Candidate]) -> list[MatchCandidate]:
-        described = []
-        for candidate in found:
-            record = self._store.get_subject(candidate.subject_id)
-            described.append(
-                MatchCandidate(
-                    record.id,
-                    record.subject_ref,
-                    round(float(candidate.score), 6),
-                    str(record.status),
-                )
-            )
-        return described
 
     # -- matching ------------------------------------------------------------------------
 
@@ -313,65 +283,8 @@ class IdentityService:
         """
         mode = IdentifyMode(mode)
         processed, face_ms = self._process(image, PROFILES["verification"])
-        if processed.template is None:
-            raise NoFaceFound("no face found in the probe image")
-        start = time.perf_counter()
-        gallery_size = self._gallery.stats().subjects
-        point = self.thresholds.identification_point(gallery_size, fpir)
-        # A few extra: subjects pending review or erased are found but not shown.
-        found = self._gallery.identify(
-            processed.template.vector,
-            k + IDENTIFY_SPARE_CANDIDATES,
-            None if mode is IdentifyMode.INVESTIGATION else point.threshold,
-            model_tag=processed.template.model_tag,
-        )
-        described = [c for c in self._describe(found) if c.status == SubjectStatus.ACTIVE][:k]
-        result = identification_result(
-            [ScoredSubject(c.subject_id, c.score) for c in described],
-            point,
-            self.thresholds.impostor_curve,
-            mode,
-            probe_usable=processed.quality.usable,
-            probe_quality_reasons=[c.reason for c in processed.quality.failing],
-        )
-        by_id = {c.subject_id: c for c in described}
-        candidates = tuple(
-            RankedMatch(
-                rank=r.rank,
-                subject_id=r.subject_id,
-                subject_ref=by_id[r.subject_id].subject_ref,
-                score=r.score,
-                status=by_id[r.subject_id].status,
-                false_positive_identification_rate=r.false_positive_identification_rate,
-                clears_threshold=r.clears_threshold,
-            )
-            for r in result.candidates
-        )
-        timings = {
-            **processed.timings_ms,
-            "face_total": face_ms,
-            "search": (time.perf_counter() - start) * 1000.0,
-        }
-        log_event(
-            logger,
-            "identified",
-            mode=mode.value,
-            decision=result.decision.value,
-            gallery_size=point.gallery_size,
-            candidates=len(candidates),
-            cleared=result.cleared,
-        )
-        return IdentificationOutcome(
-            candidates,
-            point.threshold,
-            point.false_match_rate,
-            processed.quality,
-            timings,
-            mode=mode,
-            decision=result.decision,
-            point=point,
-            statement=result.statement,
-            reasons=result.reasons,
+        return identify_processed(
+            self._store, self._gallery, self.thresholds, processed, face_ms, k, mode, fpir
         )
 
     # -- subjects ------------------------------------------------------------------------
@@ -388,23 +301,6 @@ class IdentityService:
         return self._store.create_subject(
             subject_ref, full_name, date_of_birth, nationality, document_number
         )
-
-    def get_subject(self, subject_id: int) -> SubjectRecord:
-        return self._store.get_subject(subject_id)
-
-    def get_subject_by_ref(self, subject_ref: str) -> SubjectRecord:
-        return self._store.get_subject_by_ref(subject_ref)
-
-    def list_subjects(
-        self,
-        offset: int = 0,
-        limit: int = 50,
-        status: SubjectStatus | str | None = None,
-        nationality: str | None = None,
-        name_contains: str | None = None,
-    ) -> tuple[list[SubjectRecord], int]:
-        """A page of subjects in id order, and the total matching the filters."""
-        return self._store.list_subjects(offset, limit, status, nationality, name_contains)
 
     def update_subject(self, subject_ref: str, **changes: Any) -> SubjectRecord:
         """Correct identity fields (``full_name``, ``date_of_birth``, ``nationality``,
@@ -428,32 +324,7 @@ class IdentityService:
         log_event(logger, "subject_deleted", subject_id=subject.id, templates=len(template_ids))
         return len(template_ids)
 
-    def has_image_sha256(self, image_sha256: str) -> str | None:
-        """The reference of a subject already holding an image with this SHA-256, if any."""
-        return self._store.has_image_sha256(image_sha256)
-
-    # -- samples -------------------------------------------------------------------------
-
-    def list_samples(self, subject_id: int) -> list[SampleRecord]:
-        return self._store.list_samples(subject_id)
-
-    def get_sample(self, sample_id: int) -> SampleRecord:
-        return self._store.get_sample(sample_id)
-
-    def get_chip(self, sample_id: int) -> np.ndarray:
-        """The sample's aligned face chip, (150, 150, 3) uint8 RGB."""
-        return self._store.get_chip(sample_id)
-
     # -- duplicate-identity reviews ------------------------------------------------------
-
-    def get_review(self, review_id: int) -> ReviewRecord:
-        return self._store.get_review(review_id)
-
-    def list_reviews(
-        self, status: ReviewStatus | str | None = None, offset: int = 0, limit: int = 100
-    ) -> list[ReviewRecord]:
-        """Review cases in id order (oldest first), optionally of one status."""
-        return self._store.list_reviews(status, offset, limit)
 
     def resolve_review(
         self,
@@ -520,32 +391,10 @@ class IdentityService:
 
     # -- the gallery index ---------------------------------------------------------------
 
-    def index_stats(self) -> IndexStats:
-        """Size, kind and memory of the in-memory index."""
-        return self._gallery.stats()
-
-    def indexed_templates(self) -> int:
-        """How many templates the index holds."""
-        return len(self._gallery)
-
-    def stored_templates(self) -> int:
-        """How many templates of the index's model the database holds."""
-        return self._store.count_templates(self._gallery.model_tag)
-
     def rebuild_index(self, progress: Progress | None = None) -> int:
         """Rebuild the index from the database and save it; returns its size."""
         with self._write_lock:
             return self._gallery.rebuild(progress)
-
-    # -- keys and audit, kept in the records database ------------------------------------
-
-    @property
-    def keys(self) -> KeyStore:
-        return self._store.keys
-
-    @property
-    def audit_log(self) -> AuditLog:
-        return self._store.audit
 
     def follow_changes(self, poll_s: float) -> None:
         """Keep the index in step with other processes' writes to the database (replicas, the
@@ -558,15 +407,6 @@ class IdentityService:
     def catch_up(self) -> int:
         """Apply the other processes' logged template changes now; returns how many."""
         return self._gallery.catch_up()
-
-    @property
-    def applied_change_seq(self) -> int:
-        """The last logged template change the index has applied."""
-        return self._gallery.applied_change_seq
-
-    def face_workers_health(self) -> PoolHealth:
-        """Whether the face worker pool can take work now (readiness, metrics)."""
-        return self._pool.health()
 
     def close(self) -> None:
         """Save the index if it has unsaved writes, stop the face workers, close the

@@ -1,25 +1,24 @@
-"""``wajah`` commands over the gallery: enroll, verify, identify, subjects, review, index,
-calibrate. Each builds the settings at the edge and the service from them."""
+"""``wajah`` commands over faces and the gallery: enroll, verify, identify, calibrate. Each
+builds the settings at the edge and the service from them (the records the gallery keeps are
+in :mod:`wajah.api.cli.records`)."""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from wajah.api.cli.support import (
     Exit,
+    JsonOption,
     audit_cli_write,
     emit_json,
     fail,
+    progress_bar,
     run_guarded,
-    stderr_console,
+    service_from_settings,
     stdout_console,
 )
 from wajah.api.engine_setup import engine_config
@@ -33,56 +32,7 @@ from wajah.matcher.impostor_curve import fpir_from_mosip_target
 # The store, the index and the HTTP models are imported inside the commands that use them, so
 # that registering every command costs little and a one-shot command starts quickly.
 if TYPE_CHECKING:
-    from wajah.enrollment.records import ReviewRecord, SubjectRecord
-    from wajah.enrollment.service import (
-        EnrollmentOutcome,
-        IdentityService,
-        MatchCandidate,
-        RankedMatch,
-    )
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-@contextlib.contextmanager
-def progress_bar(description: str) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields a ``(done, total)`` callback."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=stderr_console,
-        transient=True,
-        disable=not stderr_console.is_terminal,
-    ) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-@contextlib.contextmanager
-def service_from_settings(workers: int = 0) -> Iterator[IdentityService]:
-    from wajah.api.runtime import build_service
-
-    settings = Settings()
-    with progress_bar("opening the gallery") as update:
-        service, _ = build_service(settings, workers=workers, progress=update)
-    try:
-        yield service
-    finally:
-        service.close()
-
-
-def subject_to_dict(subject: SubjectRecord) -> dict[str, Any]:
-    """The subject as the HTTP API shows it (``GET /v1/subjects/{id}``): one model for both."""
-    from wajah.api.schemas import Subject
-
-    return Subject.from_record(subject).model_dump(mode="json")
+    from wajah.enrollment.service import EnrollmentOutcome, MatchCandidate, RankedMatch
 
 
 def candidate_to_dict(candidate: MatchCandidate) -> dict[str, Any]:
@@ -91,13 +41,6 @@ def candidate_to_dict(candidate: MatchCandidate) -> dict[str, Any]:
         "score": round(candidate.score, 4),
         "status": candidate.status,
     }
-
-
-def review_to_dict(review: ReviewRecord) -> dict[str, Any]:
-    """The review as the HTTP API shows it (``GET /v1/reviews/{id}``)."""
-    from wajah.api.schemas import Review
-
-    return Review.from_record(review, review.subject_ref).model_dump(mode="json")
 
 
 def enrollment_to_dict(outcome: EnrollmentOutcome) -> dict[str, Any]:
@@ -310,208 +253,6 @@ def identify(
             for reason in outcome.reasons:
                 stdout_console.print(f"  - {reason}")
         return Exit.OK if outcome.cleared else Exit.NEGATIVE
-
-    run_guarded(body)
-
-
-subjects_app = typer.Typer(help="Applicant records.", no_args_is_help=True)
-
-
-@subjects_app.command("list")
-def subjects_list(
-    offset: int = 0,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-    status: str | None = None,
-    json_output: JsonOption = False,
-) -> None:
-    """List subjects (paged)."""
-    from wajah.api.runtime import open_store
-
-    def body() -> Exit:
-        store = open_store(Settings())
-        try:
-            items, total = store.list_subjects(offset=offset, limit=limit, status=status)
-        finally:
-            store.dispose()
-        if json_output:
-            emit_json(
-                {
-                    "items": [subject_to_dict(s) for s in items],
-                    "total": total,
-                    "offset": offset,
-                    "limit": limit,
-                }
-            )
-        else:
-            table = Table("subject", "status", "samples", "created", title=f"{total} subjects")
-            for subject in items:
-                table.add_row(
-                    subject.subject_ref,
-                    str(subject.status),
-                    str(subject.sample_count),
-                    subject.created_at.strftime("%Y-%m-%d %H:%M"),
-                )
-            stdout_console.print(table)
-        return Exit.OK
-
-    run_guarded(body)
-
-
-@subjects_app.command("show")
-def subjects_show(subject: str, json_output: JsonOption = False) -> None:
-    """Show one subject's record."""
-    from wajah.api.runtime import open_store
-
-    def body() -> Exit:
-        store = open_store(Settings())
-        try:
-            record = store.get_subject_by_ref(subject)
-        finally:
-            store.dispose()
-        payload = subject_to_dict(record)
-        if json_output:
-            emit_json(payload)
-        else:
-            for key, value in payload.items():
-                stdout_console.print(f"{key:>16}: {value}")
-        return Exit.OK
-
-    run_guarded(body)
-
-
-@subjects_app.command("delete")
-def subjects_delete(subject: str, json_output: JsonOption = False) -> None:
-    """Erase a subject: record, photos, templates and index entries."""
-
-    def body() -> Exit:
-        with service_from_settings() as service:
-            removed = service.delete_subject(subject)
-            audit_cli_write(
-                service.audit_log,
-                "subject.delete",
-                subject_ref=subject,
-                details={"templates_removed": removed},
-            )
-        if json_output:
-            emit_json({"subject_id": subject, "deleted": True, "templates_removed": removed})
-        else:
-            stdout_console.print(f"subject {subject} erased ({removed} templates)")
-        return Exit.OK
-
-    run_guarded(body)
-
-
-review_app = typer.Typer(help="The duplicate-identity review queue.", no_args_is_help=True)
-
-
-@review_app.command("list")
-def review_list(status: str = "open", json_output: JsonOption = False) -> None:
-    """List review cases (open by default)."""
-
-    def body() -> Exit:
-        with service_from_settings() as service:
-            reviews = [review_to_dict(r) for r in service.list_reviews(status)]
-        if json_output:
-            emit_json({"items": reviews})
-        else:
-            table = Table("review", "new subject", "looks like", "status", "resolution")
-            for review in reviews:
-                looks_like = ", ".join(
-                    f"{c['subject_id']} ({c['score']:.3f})" for c in review["candidates"]
-                )
-                table.add_row(
-                    str(review["review_id"]),
-                    str(review["subject_id"]),
-                    looks_like,
-                    review["status"],
-                    str(review["resolution"] or ""),
-                )
-            stdout_console.print(table)
-        return Exit.OK
-
-    run_guarded(body)
-
-
-@review_app.command("resolve")
-def review_resolve(
-    review_id: int,
-    resolution: Annotated[str, typer.Option(help="confirm_distinct, merge or reject")],
-    comment: Annotated[str, typer.Option(help="Why (goes into the record).")],
-    by: Annotated[str, typer.Option("--by", help="Supervisor's name or id.")] = "cli",
-    merge_into: Annotated[str | None, typer.Option(help="Subject to merge into.")] = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Resolve a duplicate-identity case."""
-    if resolution not in ("confirm_distinct", "merge", "reject"):
-        fail("resolution must be confirm_distinct, merge or reject")
-    if not comment.strip():
-        fail("a comment is required")
-
-    def body() -> Exit:
-        with service_from_settings() as service:
-            outcome = service.resolve_review(
-                review_id, resolution, resolved_by=by, comment=comment, merge_into_ref=merge_into
-            )
-            payload = review_to_dict(outcome.review)
-        payload["surviving_subject"] = (
-            outcome.surviving_subject.subject_ref if outcome.surviving_subject else None
-        )
-        if json_output:
-            emit_json(payload)
-        else:
-            stdout_console.print(f"review {review_id} resolved: {resolution}")
-        return Exit.OK
-
-    run_guarded(body)
-
-
-index_app = typer.Typer(
-    help="The gallery index (a rebuildable view of the database).", no_args_is_help=True
-)
-
-
-@index_app.command("rebuild")
-def index_rebuild(json_output: JsonOption = False) -> None:
-    """Rebuild the index from the database (ivfpq lists retrained for its size) and save it."""
-
-    def body() -> Exit:
-        start = dt.datetime.now()
-        with service_from_settings() as service, progress_bar("rebuilding") as update:
-            count = service.rebuild_index(update)
-        seconds = (dt.datetime.now() - start).total_seconds()
-        if json_output:
-            emit_json({"templates": count, "seconds": round(seconds, 2)})
-        else:
-            stdout_console.print(f"index rebuilt: {count} templates in {seconds:.1f} s")
-        return Exit.OK
-
-    run_guarded(body)
-
-
-@index_app.command("stats")
-def index_stats(json_output: JsonOption = False) -> None:
-    """Size, kind and memory of the index, and whether it agrees with the database."""
-
-    def body() -> Exit:
-        with service_from_settings() as service:
-            stats = service.index_stats()
-            in_database = service.stored_templates()
-        payload = {
-            "kind": stats.kind,
-            "templates": stats.count,
-            "subjects": stats.subjects,
-            "memory_bytes": stats.memory_bytes,
-            "model_tag": stats.model_tag,
-            "checkpoint_template_id": stats.last_template_id,
-            "templates_in_database": in_database,
-            "in_sync": in_database == stats.count,
-        }
-        if json_output:
-            emit_json(payload)
-        else:
-            for key, value in payload.items():
-                stdout_console.print(f"{key:>24}: {value}")
-        return Exit.OK
 
     run_guarded(body)
 

@@ -230,7 +230,7 @@ def _register_plugins() -> None:
 
 
 def _register() -> None:
-    from wajah.api.cli import admin, bulk_import, gallery, serve
+    from wajah.api.cli import admin, bulk_import, gallery, records, serve
 
     app.command()(serve.serve)
     app.command("import")(bulk_import.import_photos)
@@ -242,9 +242,9 @@ def _register() -> None:
     app.command()(gallery.verify)
     app.command()(gallery.identify)
     app.command()(gallery.calibrate)
-    app.add_typer(gallery.subjects_app, name="subjects")
-    app.add_typer(gallery.review_app, name="review")
-    app.add_typer(gallery.index_app, name="index")
+    app.add_typer(records.subjects_app, name="subjects")
+    app.add_typer(records.review_app, name="review")
+    app.add_typer(records.index_app, name="index")
 
 
 _register()

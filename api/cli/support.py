@@ -1,21 +1,26 @@
 """What every ``wajah`` command shares: the exit-code convention, one-line errors on stderr,
-``--json`` output, and building the settings and the engine at the edge."""
+``--json`` output, progress on stderr, and building the settings, the engine and the service
+at the edge."""
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:  # the command modules import this one at start-up: keep it light
     from wajah.enrollment.audit import AuditLog
+    from wajah.enrollment.service import IdentityService
 
+from wajah.api.settings import Settings
 from wajah.biometric.errors import WajahError, WajahInputError
 
 stdout_console = Console()
@@ -80,3 +85,39 @@ def audit_cli_write(audit: AuditLog, action: str, **fields: Any) -> None:
         audit.append(action, key_name=cli_actor(), **fields)
     except WajahError as error:
         fail(f"{action} was done but not audited: {error}", Exit.INTERNAL)
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields a ``(done, total)`` callback."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console,
+        transient=True,
+        disable=not stderr_console.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextlib.contextmanager
+def service_from_settings(workers: int = 0) -> Iterator[IdentityService]:
+    from wajah.api.runtime import build_service
+
+    settings = Settings()
+    with progress_bar("opening the gallery") as update:
+        service, _ = build_service(settings, workers=workers, progress=update)
+    try:
+        yield service
+    finally:
+        service.close()
