@@ -163,19 +163,21 @@ def test_face_worker_killed_mid_request(server: LiveServer, faces_dir: Path) -> 
     good = lfw(faces_dir, GOOD_NAME, GOOD_NUMBER)
     before = server.wait_ready()["face_worker_restarts"]
     lost: list[httpx.Response] = []
-    for _attempt in range(3):  # the kill must land while a job runs; retry if both had finished
+    for _attempt in range(3):  # the kill must land while a job runs; retry if all had finished
         responses: list[httpx.Response] = []
 
         def send(responses: list[httpx.Response] = responses) -> None:
             with server.client() as client:
                 responses.append(verify(client, server, heavy))
 
-        senders = [threading.Thread(target=send) for _ in range(2)]
+        # More requests than workers: the queue keeps both workers busy when the kill lands
+        # (one heavy photo takes ~0.2 s with the ONNX engine).
+        senders = [threading.Thread(target=send) for _ in range(6)]
         workers = server.face_worker_pids()
         assert len(workers) == 2, workers
         for sender in senders:
             sender.start()
-        time.sleep(0.35)
+        time.sleep(0.3)
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
         for sender in senders:
@@ -183,6 +185,7 @@ def test_face_worker_killed_mid_request(server: LiveServer, faces_dir: Path) -> 
         lost = [response for response in responses if response.status_code == 503]
         if lost:
             break
+        server.wait_ready(timeout_s=60)
     assert lost, "no request was caught by the kill in three attempts"
     for response in lost:
         assert slug_of(response) == "face-worker-lost", response.text

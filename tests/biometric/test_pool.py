@@ -92,9 +92,9 @@ def test_a_killed_worker_fails_its_job_only_and_is_replaced(
     heavy = max((faces_dir / "deepface").rglob("*.jpg"), key=lambda path: path.stat().st_size)
     before = pool.restarts
     for _attempt in range(3):
-        futures = [pool.submit(heavy.read_bytes(), PROFILE) for _ in range(2)]
-        # Mid-job: with the ONNX Runtime embedder this photo's whole job takes ~0.16 s, so a
-        # 0.3 s wait killed idle workers (and once left a future unresolved for 60 s).
+        # More jobs than workers, so both are busy when the kill lands: with the ONNX Runtime
+        # embedder this photo's whole job takes ~0.16 s.
+        futures = [pool.submit(heavy.read_bytes(), PROFILE) for _ in range(4)]
         time.sleep(0.05)
         for pid in worker_pids():
             os.kill(pid, signal.SIGKILL)
