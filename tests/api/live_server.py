@@ -112,6 +112,26 @@ class LiveServer:
             secrets[role] = response.json()["secret"]
         return secrets
 
+    def create_subject(self, subject_ref: str, full_name: str, photo: bytes | None = None) -> None:
+        """Create a subject as the clerk and, with ``photo``, enroll it (the scan profile)."""
+        with self.client() as client:
+            clerk = self.headers(Role.CLERK)
+            created = client.post(
+                "/v1/subjects",
+                headers=clerk,
+                json={"subject_id": subject_ref, "full_name": full_name},
+            )
+            assert created.status_code == 201, created.text
+            if photo is None:
+                return
+            enrolled = client.post(
+                f"/v1/subjects/{subject_ref}/faces",
+                headers=clerk,
+                files={"image": ("photo.jpg", photo, "application/octet-stream")},
+                data={"source": "scan"},
+            )
+            assert enrolled.status_code == 201, enrolled.text
+
     def headers(self, role: Role) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.secrets[role]}"}
 

@@ -33,21 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterato
         WAJAH_FACE_WORKERS="1",
     )
     try:
-        with live.client() as client:
-            clerk = live.headers(Role.CLERK)
-            created = client.post(
-                "/v1/subjects",
-                headers=clerk,
-                json={"subject_id": "HARD-1", "full_name": "Hard Ening"},
-            )
-            assert created.status_code == 201, created.text
-            enrolled = client.post(
-                "/v1/subjects/HARD-1/faces",
-                headers=clerk,
-                files=upload(lfw(faces_dir, "Jean_Chretien", 1)),
-                data={"source": "scan"},
-            )
-            assert enrolled.status_code == 201, enrolled.text
+        live.create_subject("HARD-1", "Hard Ening", lfw(faces_dir, "Jean_Chretien", 1))
         yield live
     finally:
         live.stop()

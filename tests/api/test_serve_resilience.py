@@ -36,27 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterato
     live = LiveServer(tmp_path_factory.mktemp("live-serve"))
     live.start(WAJAH_UPLOAD_TIMEOUT_S=str(UPLOAD_TIMEOUT_S))
     try:
-        with live.client() as client:
-            clerk = live.headers(Role.CLERK)
-            created = client.post(
-                "/v1/subjects",
-                headers=clerk,
-                json={"subject_id": "LIVE-BLAIR", "full_name": "Live Blair"},
-            )
-            assert created.status_code == 201, created.text
-            enrolled = client.post(
-                "/v1/subjects/LIVE-BLAIR/faces",
-                headers=clerk,
-                files=upload(lfw(faces_dir, GOOD_NAME, GOOD_NUMBER)),
-                data={"source": "scan"},
-            )
-            assert enrolled.status_code == 201, enrolled.text
-            target = client.post(
-                "/v1/subjects",
-                headers=clerk,
-                json={"subject_id": "LIVE-BAD-TARGET", "full_name": "Bad Input Target"},
-            )
-            assert target.status_code == 201, target.text
+        live.create_subject("LIVE-BLAIR", "Live Blair", lfw(faces_dir, GOOD_NAME, GOOD_NUMBER))
+        live.create_subject("LIVE-BAD-TARGET", "Bad Input Target")
         yield live
     finally:
         live.stop()
