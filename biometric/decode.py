@@ -170,12 +170,9 @@ def probe_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> ImageHead
     or :class:`ImageDecodeError`.
     """
     _check_bytes(data, limits)
-    image, format_name = _open_header(data, limits)
+    image, format_name = _open_within_limits(data, limits)
     with image:
         width, height = image.size
-        _check_dimensions(format_name, width, height, limits)
-    if format_name == "JPEG":
-        _check_jpeg_scans(data, limits)
     return ImageHeader(format_name, width, height)
 
 
@@ -192,12 +189,9 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedI
             "this process, which would silently accept truncated images"
         )
 
-    image, format_name = _open_header(data, limits)
+    image, format_name = _open_within_limits(data, limits)
     with image:
         width, height = image.size
-        _check_dimensions(format_name, width, height, limits)
-        if format_name == "JPEG":
-            _check_jpeg_scans(data, limits)
         source_mode = image.mode
         _call_pillow(image.load, f"{format_name} data is corrupt or truncated", limits)
         orientation = _exif_orientation(image)
@@ -214,6 +208,20 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedI
         exif_orientation=orientation,
         mode=source_mode,
     )
+
+
+def _open_within_limits(data: bytes, limits: DecodeLimits) -> tuple[ImageFile.ImageFile, str]:
+    """The image with only its header parsed, once its declared size, shape and (for JPEG) scan
+    count are within ``limits``: the checks :func:`probe_image` and :func:`decode_image` share."""
+    image, format_name = _open_header(data, limits)
+    try:
+        _check_dimensions(format_name, *image.size, limits)
+        if format_name == "JPEG":
+            _check_jpeg_scans(data, limits)
+    except BaseException:
+        image.close()
+        raise
+    return image, format_name
 
 
 def _check_bytes(data: bytes, limits: DecodeLimits) -> None:
