@@ -20,6 +20,7 @@ from wajah.biometric.templates import Template
 
 __all__ = [
     "UNSET",
+    "Actor",
     "Capture",
     "CaptureSource",
     "MovedSamples",
@@ -35,6 +36,16 @@ __all__ = [
     "TemplateBatch",
     "Unset",
 ]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something, as the records keep it: the station (an API key's name, or
+    ``cli:<login>`` for the command line), the key's id and its role when an API key did it."""
+
+    station: str
+    key_id: int | None = None
+    role: str | None = None
 
 
 class SubjectStatus(StrEnum):

@@ -38,6 +38,7 @@ from wajah.enrollment.outcomes import (
 )
 from wajah.enrollment.records import (
     UNSET,
+    Actor,
     Capture,
     CaptureSource,
     ReviewCandidate,
@@ -121,6 +122,7 @@ class IdentityService(ServiceReads):
         profile: str = "enrollment",
         keep_image: bool = True,
         captured_at: dt.datetime | None = None,
+        actor: Actor | None = None,
     ) -> EnrollmentOutcome:
         """Quality gate, duplicate-identity search, store. Never silently merges or rejects:
         a look-alike of another subject puts this subject in ``pending_review``."""
@@ -135,6 +137,7 @@ class IdentityService(ServiceReads):
             keep_image=keep_image,
             captured_at=captured_at,
             face_ms=face_ms,
+            actor=actor,
         )
 
     def enroll_processed(
@@ -148,6 +151,7 @@ class IdentityService(ServiceReads):
         keep_image: bool = True,
         captured_at: dt.datetime | None = None,
         face_ms: float = 0.0,
+        actor: Actor | None = None,
     ) -> EnrollmentOutcome:
         """The second half of :meth:`enroll`, for callers that ran the face work themselves
         (the bulk import pipelines many photos through the worker pool)."""
@@ -235,8 +239,11 @@ class IdentityService(ServiceReads):
 
     # -- matching ------------------------------------------------------------------------
 
-    def verify(self, subject_ref: str, image: bytes) -> VerificationOutcome:
-        """1:1: the probe against every sample of the claimed subject."""
+    def verify(
+        self, subject_ref: str, image: bytes, *, actor: Actor | None = None
+    ) -> VerificationOutcome:
+        """1:1: the probe against every sample of the claimed subject. ``actor``: the counter
+        (station and key) that asked, for what the decision sets off."""
         subject = self._store.get_subject_by_ref(subject_ref)
         if subject.status != SubjectStatus.ACTIVE:
             raise SubjectNotActive(
@@ -273,6 +280,7 @@ class IdentityService(ServiceReads):
         *,
         mode: IdentifyMode | str = IdentifyMode.INVESTIGATION,
         fpir: float | None = None,
+        actor: Actor | None = None,
     ) -> IdentificationOutcome:
         """1:N over the active subjects (:mod:`wajah.matcher.identification`).
 

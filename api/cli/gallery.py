@@ -14,6 +14,7 @@ from wajah.api.cli.support import (
     Exit,
     JsonOption,
     audit_cli_write,
+    cli_actor,
     emit_json,
     fail,
     progress_bar,
@@ -26,6 +27,7 @@ from wajah.api.settings import Settings
 from wajah.biometric.datasets import list_labeled_photos, read_lfw_pairs
 from wajah.biometric.pool import EnginePool, PoolConfig
 from wajah.biometric.quality import PROFILES
+from wajah.enrollment.records import Actor  # light: a dataclass module
 from wajah.matcher.identification import IdentifyMode  # light: typer reads --mode's type
 from wajah.matcher.impostor_curve import fpir_from_mosip_target
 
@@ -96,7 +98,14 @@ def enroll(
                     fail(f"subject {subject} does not exist; give --name to create it")
                 service.create_subject(subject, name, date_of_birth, nationality, document_number)
                 audit_cli_write(service.audit_log, "subject.create", subject_ref=subject)
-            outcome = service.enroll(subject, data, source=source, station=station, profile=profile)
+            outcome = service.enroll(
+                subject,
+                data,
+                source=source,
+                station=station,
+                profile=profile,
+                actor=Actor(station=station),
+            )
             audit_cli_write(
                 service.audit_log,
                 "face.enroll",
@@ -134,7 +143,7 @@ def verify(
 
     def body() -> Exit:
         with service_from_settings() as service:
-            outcome = service.verify(subject, data)
+            outcome = service.verify(subject, data, actor=Actor(station=cli_actor()))
         result = outcome.verification
         payload = {
             "subject_id": subject,
@@ -206,7 +215,9 @@ def identify(
 
     def body() -> Exit:
         with service_from_settings() as service:
-            outcome = service.identify(data, k, mode=mode, fpir=requested)
+            outcome = service.identify(
+                data, k, mode=mode, fpir=requested, actor=Actor(station=cli_actor())
+            )
         point = outcome.point
         assert point is not None
         payload = {

@@ -19,7 +19,9 @@ from fastapi import Request
 from wajah.api.http.errors import ApiProblem
 from wajah.api.http.limits import FailedAuthentications
 from wajah.enrollment.access import ApiKey, KeyStore, Role
+from wajah.enrollment.db import STATION_MAX
 from wajah.enrollment.errors import InvalidApiKey
+from wajah.enrollment.records import Actor
 
 ALL_ROLES: frozenset[Role] = frozenset(Role)
 
@@ -35,6 +37,11 @@ class Caller:
     @classmethod
     def of(cls, key: ApiKey) -> Caller:
         return cls(key_id=str(key.id), name=key.name, role=Role(key.role))
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the records keep who did something (the station is the key's name)."""
+        return Actor(station=self.name[:STATION_MAX], key_id=int(self.key_id), role=self.role.value)
 
 
 def _unauthorized(detail: str) -> ApiProblem:

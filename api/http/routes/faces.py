@@ -133,6 +133,7 @@ async def enroll_face(
             source=fields.source,
             station=caller.name[:STATION_MAX],
             profile=profile,
+            actor=caller.actor,
         ),
     )
     entry = entry_of(request)

@@ -116,7 +116,7 @@ async def verify(
         subject = service.get_subject_by_ref(subject_ref)
         if subject.sample_count == 0:  # spare the face work: nothing to compare with
             raise SubjectHasNoTemplates("the subject has no enrolled face", subject_id=subject.id)
-        return service.verify(subject_ref, upload.image)
+        return service.verify(subject_ref, upload.image, actor=caller.actor)
 
     outcome = await blocking(request, run)
     time_ms = (time.perf_counter() - started) * 1000.0
@@ -154,7 +154,7 @@ async def verify(
     dependencies=[Depends(audited("identify"))],
 )
 async def identify(
-    *, request: Request, _: Annotated[Caller, Depends(require(Role.OFFICER))]
+    *, request: Request, caller: Annotated[Caller, Depends(require(Role.OFFICER))]
 ) -> Identification:
     upload = await read_image_upload(request)
     fields = parse_fields(IdentifyFields, upload.fields)
@@ -163,7 +163,11 @@ async def identify(
 
     def run() -> tuple[IdentificationOutcome, dict[str, str]]:
         outcome = service.identify(
-            upload.image, fields.k, mode=fields.mode, fpir=fields.requested_fpir
+            upload.image,
+            fields.k,
+            mode=fields.mode,
+            fpir=fields.requested_fpir,
+            actor=caller.actor,
         )
         names = {}
         for candidate in outcome.candidates:
