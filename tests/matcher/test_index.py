@@ -503,3 +503,44 @@ def test_ivfpq_split_search_returns_what_faiss_returns_for_the_same_lists() -> N
         )
         overlap = np.mean([len(set(a) & set(b)) / 30 for a, b in zip(ids, expected, strict=True)])
         assert overlap >= 0.95, (nprobe, overlap)
+
+
+def test_distinct_subject_count_follows_every_write() -> None:
+    """stats().subjects is cached between writes: each kind of write must refresh it."""
+    index = GalleryIndex(IndexConfig("flat"))
+    vectors = unit_rows(np.random.default_rng(11).standard_normal((6, 128)))
+    index.add(np.arange(4), np.asarray([1, 1, 2, 3]), vectors[:4])
+    assert index.stats().subjects == 3
+    index.add(np.asarray([4]), np.asarray([1]), vectors[4:5])  # a second sample: no new subject
+    assert index.stats().subjects == 3
+    index.add(np.asarray([5]), np.asarray([9]), vectors[5:6])
+    assert index.stats().subjects == 4
+    index.remove_subject(1)
+    assert index.stats().subjects == 3
+    index.remove_templates(np.asarray([2]))  # subject 2's only template
+    assert index.stats().subjects == 2
+    with pytest.raises(DuplicateTemplateId):  # a refused batch leaves the count alone
+        index.add(np.asarray([3, 6]), np.asarray([7, 8]), vectors[:2])
+    assert index.stats().subjects == 2
+    restored = GalleryIndex.from_snapshot(index.snapshot())
+    assert restored.stats().subjects == 2
+
+
+def test_distinct_subject_count_after_a_big_batch_and_with_random_writes() -> None:
+    """Big batches recount; many small adds and removals keep the count equal to a recount."""
+    rng = np.random.default_rng(12)
+    index = GalleryIndex(IndexConfig("flat"))
+    index.add(np.arange(100), rng.integers(0, 40, 100), unit_rows(rng.standard_normal((100, 128))))
+    next_id = 100
+    for _ in range(200):
+        if rng.random() < 0.6:
+            index.add(
+                np.asarray([next_id]),
+                rng.integers(0, 60, 1),
+                unit_rows(rng.standard_normal((1, 128))),
+            )
+            next_id += 1
+        else:
+            index.remove_subject(int(rng.integers(0, 60)))
+        _, owners = index.template_owners()
+        assert index.stats().subjects == len(set(owners.tolist()))
