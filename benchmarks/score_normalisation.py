@@ -326,7 +326,36 @@ def fusion_with_fpir(
     return out
 
 
-def run(cache: Path, faces: Path) -> dict[str, Any]:
+def pair_verification(train: Path, test: Path) -> dict[str, Any]:
+    """1:1 on the LFW development-pair templates (``wajah calibrate --templates``: pairsDevTrain
+    and pairsDevTest photos, every pair of photos compared): the cohort is half A of the
+    pairsDevTrain identities, each scorer is calibrated at FMR 1e-3 on half B, and k is chosen
+    there by the lowest FNMR; pairsDevTest only confirms."""
+    with np.load(train, allow_pickle=False) as data:
+        train_vectors, train_ids = data["vectors"], data["identities"]
+    with np.load(test, allow_pickle=False) as data:
+        test_vectors, test_ids = data["vectors"], data["identities"]
+    in_cohort = split_development(train_ids)
+    cohort = train_vectors[np.flatnonzero(in_cohort)[first_rows(train_ids[in_cohort])]]
+    scorers: dict[str, Scorer] = {"plain": plain_scorer}
+    scorers.update({f"s-norm k={k}": s_norm(cohort, k) for k in COHORT_SIZES})
+    rows, cols = np.triu_indices(len(test_ids), k=1)
+    same = test_ids[rows] == test_ids[cols]
+    out: dict[str, Any] = {"test_photos": len(test_ids), "variants": {}}
+    for name, scorer in scorers.items():
+        tuned = calibrate(scorer, train_vectors[~in_cohort], train_ids[~in_cohort])
+        values = scorer(test_vectors, test_vectors)[rows, cols]
+        out["variants"][name] = {
+            "dev_fnmr": tuned["fnmr"],
+            "fnmr": _rate(int((values[same] < tuned["verify"]).sum()), int(same.sum())),
+            "fmr": _rate(int((values[~same] >= tuned["verify"]).sum()), int((~same).sum())),
+        }
+    normalised = [n for n in scorers if n != "plain"]
+    out["chosen"] = min(normalised, key=lambda n: out["variants"][n]["dev_fnmr"]["rate"])
+    return out
+
+
+def run(cache: Path, faces: Path, pairs: tuple[Path, Path] | None = None) -> dict[str, Any]:
     sets = load(cache, faces)
     dev, heldout = sets["dev"], sets["heldout"]
     in_cohort = split_development(dev.identities)
@@ -386,6 +415,8 @@ def run(cache: Path, faces: Path) -> dict[str, Any]:
         ),
         curves,
     )
+    if pairs is not None:
+        results["pairs"] = pair_verification(*pairs)
     return results
 
 
@@ -483,7 +514,28 @@ def markdown(results: dict[str, Any]) -> str:
             ],
             fusion_rows,
         )
+        + _pairs_markdown(results.get("pairs"))
         + f"\n\n{results['caveat']}\n"
+    )
+
+
+def _pairs_markdown(pairs: dict[str, Any] | None) -> str:
+    if pairs is None:
+        return ""
+    rows = [
+        [
+            name + (" (chosen on dev)" if name == pairs["chosen"] else ""),
+            _fmt(block["dev_fnmr"]),
+            f"{_fmt(block['fnmr'])} (FMR {_fmt(block['fmr'])})",
+        ]
+        for name, block in pairs["variants"].items()
+    ]
+    return (
+        "\n\n### 1:1 on the LFW development pairs' photos (all pairs; calibrated at FMR 1e-3 "
+        f"on pairsDevTrain half B, confirmed on {pairs['test_photos']} pairsDevTest photos)\n\n"
+        + markdown_table(
+            ["scores", "dev half B FNMR @ FMR 1e-3", "pairsDevTest FNMR @ that threshold"], rows
+        )
     )
 
 
@@ -491,10 +543,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=Path, default=Path("../shared/faces"))
     parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument(
+        "--pairs",
+        type=Path,
+        nargs=2,
+        metavar=("DEVTRAIN", "DEVTEST"),
+        help="templates saved by `wajah calibrate --templates` for pairsDevTrain / DevTest",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     arguments = parser.parse_args(argv)
     context = RunContext(name="score-normalisation", command=command_line(argv))
-    results = run(arguments.cache, arguments.faces)
+    pairs = None if arguments.pairs is None else (arguments.pairs[0], arguments.pairs[1])
+    results = run(arguments.cache, arguments.faces, pairs)
     body = markdown(results)
     title = "1:N: cohort normalisation, quality, fusion"
     write_report(arguments.out, context, _jsonable(results), body, title)
