@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 import pytest
 import typer
 from click.testing import Result
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from wajah.api.cli.admin import audit_app, keys_app
@@ -22,12 +22,21 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(data_dir: Path) -> Iterator[Any]:
+def database(migrated_database_url: str, data_dir: Path) -> tuple[str | None, str]:
+    """``(WAJAH_DATABASE_URL, the URL it means)``, on SQLite and on PostgreSQL: for SQLite the
+    setting is unset, so the commands create and migrate the data directory's file."""
+    if migrated_database_url.startswith("sqlite"):
+        return None, f"sqlite:///{data_dir / 'wajah.db'}"
+    return migrated_database_url, migrated_database_url
+
+
+@pytest.fixture
+def run(data_dir: Path, database: tuple[str | None, str]) -> Iterator[Any]:
     runner = CliRunner()
     # None unsets a variable the developer's shell may have set.
     env = {
         "WAJAH_DATA_DIR": str(data_dir),
-        "WAJAH_DATABASE_URL": None,
+        "WAJAH_DATABASE_URL": database[0],
         "WAJAH_ENCRYPTION_KEY": None,
     }
 
@@ -42,12 +51,14 @@ def document(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
-def test_keys_create_prints_the_secret_once_and_it_works(run: Any, data_dir: Path) -> None:
+def test_keys_create_prints_the_secret_once_and_it_works(
+    run: Any, database: tuple[str | None, str]
+) -> None:
     created = document(run(keys_app, "create", "--role", "clerk", "--name", "Counter 3", "--json"))
     assert {created["key_id"], created["name"], created["role"]} == {1, "Counter 3", "clerk"}
     secret = created["secret"]
 
-    engine = create_database_engine(f"sqlite:///{data_dir / 'wajah.db'}")
+    engine = create_database_engine(database[1])
     try:
         assert KeyStore(engine).authenticate(secret).role is Role.CLERK
     finally:
@@ -100,11 +111,17 @@ def test_key_changes_are_audited_and_the_chain_verifies(run: Any) -> None:
     assert human.exit_code == 0 and "intact" in human.stdout
 
 
-def test_audit_verify_exits_1_with_the_first_bad_record(run: Any, data_dir: Path) -> None:
+def test_audit_verify_exits_1_with_the_first_bad_record(
+    run: Any, database: tuple[str | None, str]
+) -> None:
     for n in range(3):
         run(keys_app, "create", "--role", "clerk", "--name", f"Counter {n}")
-    with sqlite3.connect(data_dir / "wajah.db") as connection:
-        connection.execute("UPDATE audit_events SET action = 'key.revoke' WHERE id = 2")
+    engine = create_database_engine(database[1])
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE audit_events SET action = 'key.revoke' WHERE id = 2"))
+    finally:
+        engine.dispose()
     broken = run(audit_app, "verify", "--json")
     assert broken.exit_code == 1
     report = json.loads(broken.stdout)
