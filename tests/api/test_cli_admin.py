@@ -5,15 +5,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import typer
 from click.testing import Result
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from tests.enrollment.test_gallery import add_template
 from wajah.api.cli.admin import audit_app, keys_app
+from wajah.api.cli.records import index_app
 from wajah.enrollment.access import KeyStore, Role
 from wajah.enrollment.db import create_database_engine
+from wajah.enrollment.store import open_record_store
 
 
 @pytest.fixture
@@ -40,8 +44,8 @@ def run(data_dir: Path, database: tuple[str | None, str]) -> Iterator[Any]:
         "WAJAH_ENCRYPTION_KEY": None,
     }
 
-    def invoke(app: typer.Typer, *args: str) -> Result:
-        return runner.invoke(app, list(args), env=env)
+    def invoke(app: typer.Typer, *args: str, **more_env: str) -> Result:
+        return runner.invoke(app, list(args), env={**env, **more_env})
 
     yield invoke
 
@@ -141,3 +145,27 @@ def test_audit_list_filters_and_refuses_bad_times(run: Any) -> None:
     bad = run(audit_app, "list", "--since", "yesterday")
     assert bad.exit_code == 2 and "--since" in bad.stderr
     assert run(audit_app, "list").exit_code == 0
+
+
+def test_index_prune_changes_prunes_the_change_log_and_is_audited(
+    run: Any, database: tuple[str | None, str], data_dir: Path
+) -> None:
+    store = open_record_store(database[1], None, data_dir / "keys" / "records.key")
+    try:
+        subject = store.create_subject("APP-1", "Amal Hassan")
+        rng = np.random.default_rng(18)
+        for _ in range(3):
+            add_template(store, subject.id, rng)
+    finally:
+        store.dispose()
+
+    kept = document(run(index_app, "prune-changes", "--json"))  # the default retention: a week
+    assert (kept["deleted"], kept["change_seq"]) == (0, 3)
+    pruned = document(run(index_app, "prune-changes", "--older-than-hours", "0", "--json"))
+    assert (pruned["deleted"], pruned["change_seq"]) == (3, 3)
+    events = document(run(audit_app, "list", "--action", "change_log.prune", "--json"))["items"]
+    assert [event["details"]["deleted"] for event in events] == [3, 0]
+
+    forever = run(index_app, "prune-changes", WAJAH_CHANGE_LOG_RETENTION_HOURS="0")
+    assert forever.exit_code == 2 and "--older-than-hours" in forever.stderr
+    assert run(index_app, "prune-changes", "--older-than-hours", "-1").exit_code == 2
