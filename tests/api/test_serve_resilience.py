@@ -17,14 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from tests.api.live_server import LiveServer
 from tests.api.photos import lfw, upload
 from tests.bad_images import BadImage, corpus
-from tests.conftest import DATABASES
 from wajah.enrollment.access import Role
-from wajah.enrollment.db import create_database_engine
 
 pytestmark = pytest.mark.slow
 
@@ -276,30 +273,9 @@ def lfw_identities(faces_dir: Path, count: int) -> list[str]:
     return names[100 : 100 + count]
 
 
-def stored_templates(live: LiveServer, database_url: str) -> int:
-    """How many templates the database holds; on SQLite also that the file is intact (a
-    PostgreSQL server is not the process the test kills)."""
-    if not database_url:
-        with sqlite3.connect(live.data_dir / "wajah.db") as connection:
-            assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-            return int(connection.execute("SELECT count(*) FROM templates").fetchone()[0])
-    engine = create_database_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(text("SELECT count(*) FROM templates")).scalar_one())
-    finally:
-        engine.dispose()
-
-
-@pytest.mark.parametrize("database", DATABASES)
-def test_server_killed_during_concurrent_enrollments(
-    database: str, request: pytest.FixtureRequest, tmp_path: Path, faces_dir: Path
-) -> None:
-    # SQLite in the data directory (the default), or a new PostgreSQL database.
-    database_url: str = "" if database == "sqlite" else request.getfixturevalue("postgres_url")
-    overrides = {"WAJAH_DATABASE_URL": database_url} if database_url else {}
+def test_server_killed_during_concurrent_enrollments(tmp_path: Path, faces_dir: Path) -> None:
     live = LiveServer(tmp_path / "killed")
-    live.start(**overrides)
+    live.start()
     names = lfw_identities(faces_dir, 120)
     acknowledged: dict[str, str] = {}  # subject ref -> LFW name
     accepted: set[str] = set()  # searchable at once (the rest wait for a duplicate review)
@@ -348,8 +324,10 @@ def test_server_killed_during_concurrent_enrollments(
     assert len(acknowledged) >= 20, f"only {len(acknowledged)} enrollments before the kill"
     assert accepted
 
-    stored_templates(live, database_url)
-    live.start(**overrides)
+    database = live.data_dir / "wajah.db"
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    live.start()
     try:
         with live.client() as client:
             for ref in sorted(acknowledged):
@@ -357,7 +335,10 @@ def test_server_killed_during_concurrent_enrollments(
                 assert subject.status_code == 200, f"{ref} lost: {subject.text}"
                 assert subject.json()["sample_count"] >= 1, ref
             summary = client.get("/v1/ops/summary", headers=live.headers(Role.OPS)).json()
-            assert summary["gallery_size"] == stored_templates(live, database_url)
+            with sqlite3.connect(database) as connection:
+                stored = connection.execute("SELECT count(*) FROM templates").fetchone()[0]
+                assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert summary["gallery_size"] == stored
             for ref in sorted(accepted)[:10]:
                 found = identify(client, live, lfw(faces_dir, acknowledged[ref], 1)).json()
                 assert found["candidates"][0]["subject_id"] == ref, (ref, found)
