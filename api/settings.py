@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     # NOTIFY wakes it at once, so the poll only bounds the lag when a notice is lost.
     # 0 turns the follower off (a single process that is the only writer).
     replica_poll_s: float = Field(default=0.5, ge=0.0)
+    # The template change log those followers replay is pruned of entries older than this
+    # (hourly, by every serving process that follows it; or `wajah index prune-changes`). A
+    # replica that was behind by more reconciles its index with the database instead of
+    # replaying, so the retention bounds the table's size, never what a replica sees. A week
+    # lets a replica stalled for days catch up cheaply. 0 keeps the log forever.
+    change_log_retention_hours: float = Field(default=168.0, ge=0.0)
 
     # HTTP service (`wajah serve`).
     host: str = "127.0.0.1"
@@ -95,6 +101,11 @@ class Settings(BaseSettings):
     failed_verify_limit: int = 5
     failed_verify_subject_limit: int = 15
     failed_verify_window_s: float = 300.0
+
+    @property
+    def change_log_retention_s(self) -> float | None:
+        """The change log's retention in seconds, or None to keep it forever."""
+        return self.change_log_retention_hours * 3600.0 or None
 
     @property
     def database_path(self) -> Path:

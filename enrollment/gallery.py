@@ -19,7 +19,9 @@ template added or removed is logged in the same transaction (``enrollment/change
 the service calls it around its own writes (so its own and everyone else's changes reach the
 index by one path) and a follower thread calls it on a short poll or a PostgreSQL NOTIFY
 (``enrollment/replication.py``). The file records the last applied change (``change_seq``),
-read before the snapshot, so a saved file never claims a change it does not hold.
+read before the snapshot, so a saved file never claims a change it does not hold. The log is
+pruned (``changes.prune_changes``); a replica that finds changes it had not applied pruned
+away reconciles its index with the database instead of replaying the rest.
 """
 
 from __future__ import annotations
@@ -207,11 +209,27 @@ class GalleryKeeper:
         this process's own writes alike); returns how many changes were read. Within each
         batch only a template's last change counts: an add indexes the template as the
         database holds it now (under its current subject: a merge is a remove then an add),
-        or drops it when the database no longer has it; a remove drops it."""
+        or drops it when the database no longer has it; a remove drops it.
+
+        The log has no gaps, so the changes after ``n`` are numbered ``n + 1, n + 2, …`` up to
+        the head. When they are not (pruned while this replica was behind: see
+        ``changes.prune_changes``), the index is reconciled with the templates table, the
+        source of truth, instead of replaying what is left."""
         read = 0
         with self._apply_lock:
             while True:
+                # The head is read before the rows: every change up to it was committed
+                # before the rows are read, so a missing one was pruned, not in flight.
+                head = self._store.last_template_change()
                 changes = self._store.template_changes_after(self._applied_seq, CATCH_UP_BATCH)
+                first_expected = self._applied_seq + 1
+                if head >= first_expected and (
+                    not changes
+                    or changes[0].seq != first_expected
+                    or changes[-1].seq != first_expected + len(changes) - 1
+                ):
+                    read += self._resync_after_gap(first_expected)
+                    continue  # then replay whatever was committed after the resync began
                 if not changes:
                     break
                 latest: dict[int, TemplateChangeOperation] = {}
@@ -233,6 +251,29 @@ class GalleryKeeper:
         if read:
             log_event(logger, "index_caught_up", changes=read, change_seq=self._applied_seq)
         return read
+
+    def _resync_after_gap(self, missing_seq: int) -> int:
+        """Make the index hold exactly the database's templates (the changes from
+        ``missing_seq`` on are no longer in the log) and carry on from the head read first:
+        a change committed during the reconcile is replayed after it (harmlessly twice).
+        Returns how many changes the reconcile stood in for."""
+        started = time.perf_counter()
+        head = self._store.last_template_change()
+        added, removed = reconcile(self._index, self._store)
+        covered = max(0, head - self._applied_seq)
+        self._applied_seq = head
+        self._unsaved_writes += added + removed
+        log_event(
+            logger,
+            "index_resynced_after_log_gap",
+            level=logging.WARNING,
+            missing_change_seq=missing_seq,
+            change_seq=head,
+            added=added,
+            removed=removed,
+            elapsed_ms=round((time.perf_counter() - started) * 1000.0, 1),
+        )
+        return covered
 
     def _index_as_stored(self, template_ids: np.ndarray) -> int:
         """Make the index hold these templates exactly as the database does (absent if it no

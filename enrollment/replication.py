@@ -6,11 +6,18 @@ at commit by ``enrollment/changes.py``), so a change made by one replica (or by 
 is searchable on the others within milliseconds, or within ``poll_s`` when notices are lost
 (the listening connection dropped: it is reopened at the next turn). Errors are logged and
 retried on the next turn; the follower never stops the service.
+
+With a retention given, the follower also prunes the change log of entries older than it, at
+start and every ``prune_every_s`` (``changes.prune_changes``). Every replica may prune: pruning
+deletes a prefix of the log only, and a replica that had not applied what went reconciles its
+index with the database (``GalleryKeeper.catch_up``), so pruning costs a lagging replica time,
+never a change.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import threading
 import time
@@ -18,25 +25,44 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from wajah.enrollment.changes import CHANGE_CHANNEL
+from wajah.enrollment.changes import CHANGE_CHANNEL, prune_changes
+from wajah.enrollment.clock import utcnow
 from wajah.enrollment.gallery import GalleryKeeper
 from wajah.enrollment.structured_log import log_event
 
-__all__ = ["ChangeFollower"]
+__all__ = ["PRUNE_EVERY_S", "ChangeFollower"]
 
 logger = logging.getLogger("wajah.replication")
+
+PRUNE_EVERY_S = 3600.0  # an hour: the log's growth in an hour is small beside its retention
 
 
 class ChangeFollower:
     """A daemon thread applying the change log to ``gallery``. ``start``/``stop`` from one
     thread (the service's start-up and shutdown)."""
 
-    def __init__(self, gallery: GalleryKeeper, engine: Engine, poll_s: float) -> None:
+    def __init__(
+        self,
+        gallery: GalleryKeeper,
+        engine: Engine,
+        poll_s: float,
+        *,
+        retention_s: float | None = None,
+        prune_every_s: float = PRUNE_EVERY_S,
+    ) -> None:
+        """``retention_s``: prune changes older than this (None: leave the log alone)."""
         if poll_s <= 0:
             raise ValueError("poll_s must be positive")
+        if retention_s is not None and retention_s <= 0:
+            raise ValueError("retention_s must be positive")
+        if prune_every_s <= 0:
+            raise ValueError("prune_every_s must be positive")
         self._gallery = gallery
         self._engine = engine
         self._poll_s = poll_s
+        self._retention_s = retention_s
+        self._prune_every_s = prune_every_s
+        self._next_prune = time.monotonic()
         self._listen = engine.dialect.name == "postgresql"
         self._listener: Any = None  # a psycopg connection LISTENing on CHANGE_CHANNEL
         self._stopping = threading.Event()
@@ -58,7 +84,29 @@ class ChangeFollower:
                 log_event(
                     logger, "catch_up_failed", level=logging.WARNING, error=type(error).__name__
                 )
+            self._prune_when_due()
             self._wait()
+
+    def _prune_when_due(self) -> None:
+        if self._retention_s is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + self._prune_every_s
+        older_than = utcnow() - dt.timedelta(seconds=self._retention_s)
+        try:
+            deleted = prune_changes(self._engine, older_than)
+        except Exception as error:  # the database is away or busy: the next turn retries
+            self._next_prune = time.monotonic() + self._poll_s
+            log_event(
+                logger, "change_log_prune_failed", level=logging.WARNING, error=type(error).__name__
+            )
+            return
+        if deleted:
+            log_event(
+                logger,
+                "change_log_pruned",
+                deleted=deleted,
+                older_than=older_than.isoformat(),
+            )
 
     def _wait(self) -> None:
         """Until a change notice arrives, ``poll_s`` passes, or the follower stops."""

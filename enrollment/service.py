@@ -404,12 +404,15 @@ class IdentityService(ServiceReads):
         with self._write_lock:
             return self._gallery.rebuild(progress)
 
-    def follow_changes(self, poll_s: float) -> None:
+    def follow_changes(self, poll_s: float, retention_s: float | None = None) -> None:
         """Keep the index in step with other processes' writes to the database (replicas, the
         CLI) from now until :meth:`close`: a follower thread applies the change log every
-        ``poll_s`` seconds and, on PostgreSQL, at once on each writer's NOTIFY."""
+        ``poll_s`` seconds and, on PostgreSQL, at once on each writer's NOTIFY; with
+        ``retention_s`` it also prunes the log's older entries hourly."""
         if self._follower is None:
-            self._follower = ChangeFollower(self._gallery, self._store.engine, poll_s)
+            self._follower = ChangeFollower(
+                self._gallery, self._store.engine, poll_s, retention_s=retention_s
+            )
             self._follower.start()
 
     def catch_up(self) -> int:

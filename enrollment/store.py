@@ -35,6 +35,7 @@ from wajah.enrollment.changes import (
     TemplateChange,
     changes_after,
     last_change_seq,
+    prune_changes,
     record_changes,
     serialise_enrollments,
 )
@@ -397,6 +398,12 @@ class RecordStore:
         """The ``seq`` of the newest committed template change (0 for none)."""
         with self._engine.connect() as connection:
             return last_change_seq(connection)
+
+    def prune_template_changes(self, older_than: dt.datetime) -> int:
+        """Delete the template changes logged before ``older_than`` (a prefix of the log:
+        ``changes.prune_changes``); returns how many. A replica that had not applied them
+        reconciles its index with the database instead (``GalleryKeeper.catch_up``)."""
+        return prune_changes(self._engine, older_than)
 
     # -- reviews ----------------------------------------------------------------------------
 

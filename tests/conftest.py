@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,11 +96,27 @@ class PostgresDatabases:
         self._server = server
         self._names: list[str] = []
 
-    def create(self) -> str:
+        self._migrated_template: str | None = None
+
+    def create(self, template: str = "template0") -> str:
         name = f"wajah_test_{uuid.uuid4().hex[:16]}"
         with self._server.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         self._names.append(name)
+        return self._url(name)
+
+    def create_migrated(self) -> str:
+        """A new database at the migrations' head: a copy of one migrated once per session
+        (copying takes ~0.03 s, migrating ~0.13 s)."""
+        if self._migrated_template is None:
+            from wajah.enrollment.migrations import upgrade_database
+
+            url = self.create()
+            upgrade_database(url)  # disposes its engine: nobody is connected to the template
+            self._migrated_template = self._names[-1]
+        return self.create(template=self._migrated_template)
+
+    def _url(self, name: str) -> str:
         url: str = self._server.url.set(database=name).render_as_string(hide_password=False)
         return url
 
@@ -130,6 +147,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'wajah.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite database migrated to head, for ``migrated_database_url`` to copy."""
+    from wajah.enrollment.migrations import upgrade_database
+
+    path = tmp_path_factory.mktemp("migrated") / "wajah.db"
+    upgrade_database(f"sqlite:///{path}")  # disposes its engine: everything is in the file
+    return path
+
+
+@pytest.fixture(params=DATABASES)
+def migrated_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Like ``database_url``, already migrated to head (a copy of a database migrated once
+    per session, for tests that would otherwise spend most of their time migrating)."""
+    if request.param == "sqlite":
+        path = tmp_path / "wajah.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), path)
+        return f"sqlite:///{path}"
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    return databases.create_migrated()
 
 
 @pytest.fixture(scope="module", params=DATABASES)

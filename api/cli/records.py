@@ -218,6 +218,63 @@ def index_rebuild(json_output: JsonOption = False) -> None:
     run_guarded(body)
 
 
+@index_app.command("prune-changes")
+def index_prune_changes(
+    older_than_hours: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Prune entries older than this many hours (default: "
+            "WAJAH_CHANGE_LOG_RETENTION_HOURS; 0 prunes every entry logged until now).",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete the template change log's old entries (what replicas replay into their index;
+    `wajah serve` prunes it hourly by itself). A replica that had not applied them
+    reconciles its index with the database instead."""
+    from wajah.api.runtime import open_store
+    from wajah.enrollment.clock import utcnow
+
+    def body() -> Exit:
+        settings = Settings()
+        hours = older_than_hours
+        if hours is None:
+            hours = settings.change_log_retention_hours
+            if hours == 0:
+                fail(
+                    "WAJAH_CHANGE_LOG_RETENTION_HOURS is 0 (keep the log forever); "
+                    "pass --older-than-hours to prune anyway"
+                )
+        older_than = utcnow() - dt.timedelta(hours=hours)
+        store = open_store(settings)
+        try:
+            deleted = store.prune_template_changes(older_than)
+            change_seq = store.last_template_change()
+            audit_cli_write(
+                store.audit,
+                "change_log.prune",
+                details={"deleted": deleted, "older_than_hours": hours},
+            )
+        finally:
+            store.dispose()
+        if json_output:
+            emit_json(
+                {
+                    "deleted": deleted,
+                    "older_than": older_than.isoformat(),
+                    "change_seq": change_seq,
+                }
+            )
+        else:
+            stdout_console.print(
+                f"change log pruned: {deleted} entries older than {older_than:%Y-%m-%d %H:%M} UTC"
+            )
+        return Exit.OK
+
+    run_guarded(body)
+
+
 @index_app.command("stats")
 def index_stats(json_output: JsonOption = False) -> None:
     """Size, kind and memory of the index, and whether it agrees with the database."""

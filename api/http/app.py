@@ -122,7 +122,7 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
                 )
             )
             if settings.replica_poll_s > 0:
-                running.follow_changes(settings.replica_poll_s)
+                running.follow_changes(settings.replica_poll_s, settings.change_log_retention_s)
         for licence in non_commercial_models():
             # Visible at every start: the operator must know before using it commercially.
             logger.warning(

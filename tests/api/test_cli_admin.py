@@ -1,19 +1,23 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import typer
 from click.testing import Result
+from sqlalchemy import text
 from typer.testing import CliRunner
 
+from tests.enrollment.test_gallery import add_template
 from wajah.api.cli.admin import audit_app, keys_app
+from wajah.api.cli.records import index_app
 from wajah.enrollment.access import KeyStore, Role
 from wajah.enrollment.db import create_database_engine
+from wajah.enrollment.store import open_record_store
 
 
 @pytest.fixture
@@ -22,17 +26,26 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def run(data_dir: Path) -> Iterator[Any]:
+def database(migrated_database_url: str, data_dir: Path) -> tuple[str | None, str]:
+    """``(WAJAH_DATABASE_URL, the URL it means)``, on SQLite and on PostgreSQL: for SQLite the
+    setting is unset, so the commands create and migrate the data directory's file."""
+    if migrated_database_url.startswith("sqlite"):
+        return None, f"sqlite:///{data_dir / 'wajah.db'}"
+    return migrated_database_url, migrated_database_url
+
+
+@pytest.fixture
+def run(data_dir: Path, database: tuple[str | None, str]) -> Iterator[Any]:
     runner = CliRunner()
     # None unsets a variable the developer's shell may have set.
     env = {
         "WAJAH_DATA_DIR": str(data_dir),
-        "WAJAH_DATABASE_URL": None,
+        "WAJAH_DATABASE_URL": database[0],
         "WAJAH_ENCRYPTION_KEY": None,
     }
 
-    def invoke(app: typer.Typer, *args: str) -> Result:
-        return runner.invoke(app, list(args), env=env)
+    def invoke(app: typer.Typer, *args: str, **more_env: str) -> Result:
+        return runner.invoke(app, list(args), env={**env, **more_env})
 
     yield invoke
 
@@ -42,12 +55,14 @@ def document(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
-def test_keys_create_prints_the_secret_once_and_it_works(run: Any, data_dir: Path) -> None:
+def test_keys_create_prints_the_secret_once_and_it_works(
+    run: Any, database: tuple[str | None, str]
+) -> None:
     created = document(run(keys_app, "create", "--role", "clerk", "--name", "Counter 3", "--json"))
     assert {created["key_id"], created["name"], created["role"]} == {1, "Counter 3", "clerk"}
     secret = created["secret"]
 
-    engine = create_database_engine(f"sqlite:///{data_dir / 'wajah.db'}")
+    engine = create_database_engine(database[1])
     try:
         assert KeyStore(engine).authenticate(secret).role is Role.CLERK
     finally:
@@ -100,11 +115,17 @@ def test_key_changes_are_audited_and_the_chain_verifies(run: Any) -> None:
     assert human.exit_code == 0 and "intact" in human.stdout
 
 
-def test_audit_verify_exits_1_with_the_first_bad_record(run: Any, data_dir: Path) -> None:
+def test_audit_verify_exits_1_with_the_first_bad_record(
+    run: Any, database: tuple[str | None, str]
+) -> None:
     for n in range(3):
         run(keys_app, "create", "--role", "clerk", "--name", f"Counter {n}")
-    with sqlite3.connect(data_dir / "wajah.db") as connection:
-        connection.execute("UPDATE audit_events SET action = 'key.revoke' WHERE id = 2")
+    engine = create_database_engine(database[1])
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE audit_events SET action = 'key.revoke' WHERE id = 2"))
+    finally:
+        engine.dispose()
     broken = run(audit_app, "verify", "--json")
     assert broken.exit_code == 1
     report = json.loads(broken.stdout)
@@ -124,3 +145,27 @@ def test_audit_list_filters_and_refuses_bad_times(run: Any) -> None:
     bad = run(audit_app, "list", "--since", "yesterday")
     assert bad.exit_code == 2 and "--since" in bad.stderr
     assert run(audit_app, "list").exit_code == 0
+
+
+def test_index_prune_changes_prunes_the_change_log_and_is_audited(
+    run: Any, database: tuple[str | None, str], data_dir: Path
+) -> None:
+    store = open_record_store(database[1], None, data_dir / "keys" / "records.key")
+    try:
+        subject = store.create_subject("APP-1", "Amal Hassan")
+        rng = np.random.default_rng(18)
+        for _ in range(3):
+            add_template(store, subject.id, rng)
+    finally:
+        store.dispose()
+
+    kept = document(run(index_app, "prune-changes", "--json"))  # the default retention: a week
+    assert (kept["deleted"], kept["change_seq"]) == (0, 3)
+    pruned = document(run(index_app, "prune-changes", "--older-than-hours", "0", "--json"))
+    assert (pruned["deleted"], pruned["change_seq"]) == (3, 3)
+    events = document(run(audit_app, "list", "--action", "change_log.prune", "--json"))["items"]
+    assert [event["details"]["deleted"] for event in events] == [3, 0]
+
+    forever = run(index_app, "prune-changes", WAJAH_CHANGE_LOG_RETENTION_HOURS="0")
+    assert forever.exit_code == 2 and "--older-than-hours" in forever.stderr
+    assert run(index_app, "prune-changes", "--older-than-hours", "-1").exit_code == 2

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import stat
 import threading
 from collections.abc import Iterator
@@ -12,9 +11,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from wajah.enrollment.access import INITIAL_ADMIN_KEY_NAME, KeyStore, Role, hash_secret
-from wajah.enrollment.db import create_database_engine
+from wajah.enrollment.db import Base, create_database_engine
 from wajah.enrollment.errors import ApiKeyNotFound, InvalidApiKey, InvalidKeyData
-from wajah.enrollment.migrations import upgrade_database
 
 SECRET_FORMAT = re.compile(r"wjh_[A-Za-z0-9_-]{43}")
 
@@ -30,24 +28,15 @@ class FakeClock:
         self.now += dt.timedelta(seconds=seconds)
 
 
-@pytest.fixture(scope="module")
-def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated to head, copied for each test (migrating takes ~0.1 s)."""
-    path = tmp_path_factory.mktemp("migrated") / "wajah.db"
-    upgrade_database(f"sqlite:///{path}")  # disposes its engine: everything is in the file
-    return path
+@pytest.fixture
+def database_url(migrated_database_url: str) -> str:
+    """Every test runs on SQLite and on PostgreSQL (tests/conftest.py)."""
+    return migrated_database_url
 
 
 @pytest.fixture
-def database_path(tmp_path: Path, migrated_database: Path) -> Path:
-    path = tmp_path / "wajah.db"
-    shutil.copyfile(migrated_database, path)
-    return path
-
-
-@pytest.fixture
-def engine(database_path: Path) -> Iterator[Engine]:
-    engine = create_database_engine(f"sqlite:///{database_path}")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_database_engine(database_url)
     yield engine
     engine.dispose()
 
@@ -187,16 +176,32 @@ def test_last_used_is_written_at_most_once_a_minute(
     assert keys.get_key(key.id).last_used_at == clock.now
 
 
-def test_database_holds_only_hashes(keys: KeyStore, engine: Engine, database_path: Path) -> None:
+def stored_bytes(engine: Engine) -> bytes:
+    """Everything the database holds for the tests to search: SQLite's files (free pages and
+    the write-ahead log included), or every row of every table as PostgreSQL's text."""
+    if engine.dialect.name == "sqlite":
+        path = Path(str(engine.url.database))
+        engine.dispose()
+        return b"".join(
+            file.read_bytes()
+            for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+            if file.exists()
+        )
+    with engine.connect() as connection:
+        return "\n".join(
+            str(row)
+            for table in Base.metadata.sorted_tables
+            for row in connection.execute(
+                text(f'SELECT t::text FROM "{table.name}" AS t')
+            ).scalars()
+        ).encode()
+
+
+def test_database_holds_only_hashes(keys: KeyStore, engine: Engine) -> None:
     created = [keys.create_key(f"desk {n}", Role.CLERK) for n in range(3)]
     for _, secret in created:
         keys.authenticate(secret)
-    engine.dispose()
-    on_disk = b"".join(
-        path.read_bytes()
-        for path in (database_path, Path(f"{database_path}-wal"), Path(f"{database_path}-shm"))
-        if path.exists()
-    )
+    on_disk = stored_bytes(engine)
     for _, secret in created:
         assert secret.encode() not in on_disk
         assert secret[12:].encode() not in on_disk  # the part after the stored prefix
@@ -232,10 +237,10 @@ def test_ensure_admin_key_leaves_a_database_with_an_admin_alone(
 
 
 def test_concurrent_first_starts_create_one_admin_key(
-    database_path: Path, engine: Engine, tmp_path: Path
+    database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
     # Separate engines, as separate processes would have.
-    engines = [create_database_engine(f"sqlite:///{database_path}") for _ in range(4)]
+    engines = [create_database_engine(database_url) for _ in range(4)]
     results: list[Path | None] = []
     barrier = threading.Barrier(len(engines))
 

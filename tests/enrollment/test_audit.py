@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,6 @@ from wajah.enrollment.audit import GENESIS_HASH, AuditLog, Role, record_hash
 from wajah.enrollment.audit_anchor import AnchoredHead, ChainAnchor, anchor_key
 from wajah.enrollment.db import AuditEventRow, create_database_engine, session_factory
 from wajah.enrollment.errors import AuditChainCorrupt
-from wajah.enrollment.migrations import upgrade_database
 
 START = dt.datetime(2026, 11, 26, 8, 0, tzinfo=dt.UTC)
 
@@ -31,24 +29,10 @@ class StepClock:
         return self.now
 
 
-@pytest.fixture(scope="module")
-def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One database migrated to head, copied for each test (migrating takes ~0.1 s)."""
-    path = tmp_path_factory.mktemp("migrated") / "wajah.db"
-    upgrade_database(f"sqlite:///{path}")  # disposes its engine: everything is in the file
-    return path
-
-
 @pytest.fixture
-def database_path(tmp_path: Path, migrated_database: Path) -> Path:
-    path = tmp_path / "wajah.db"
-    shutil.copyfile(migrated_database, path)
-    return path
-
-
-@pytest.fixture
-def database_url(database_path: Path) -> str:
-    return f"sqlite:///{database_path}"
+def database_url(migrated_database_url: str) -> str:
+    """Every test runs on SQLite and on PostgreSQL (tests/conftest.py)."""
+    return migrated_database_url
 
 
 @pytest.fixture
