@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wajah.enrollment.access import KeyStore
+from wajah.enrollment.applications import ApplicationRepository, PublicStatus
 from wajah.enrollment.audit import AuditLog
 from wajah.enrollment.audit_anchor import ChainAnchor, anchor_key
 from wajah.enrollment.changes import (
@@ -53,6 +54,8 @@ from wajah.enrollment.errors import EncryptionKeyError, StoreBusy
 from wajah.enrollment.migrations import upgrade_database
 from wajah.enrollment.records import (
     UNSET,
+    ApplicationRecord,
+    ApplicationStatus,
     Capture,
     MovedSamples,
     ReviewCandidate,
@@ -88,6 +91,7 @@ class Transaction:
         self.subjects = SubjectRepository(scope)
         self.samples = SampleRepository(scope)
         self.reviews = ReviewRepository(scope)
+        self.applications = ApplicationRepository(scope)
         self._session = scope.session
 
     def serialise_enrollments(self) -> None:
@@ -427,6 +431,29 @@ class RecordStore:
         concurrent resolutions."""
         with self.transaction() as tx:
             return tx.reviews.resolve(review_id, resolution, resolved_by, comment)
+
+    # -- applications -----------------------------------------------------------------------
+
+    def get_application(self, number: str) -> ApplicationRecord:
+        with self._reading() as tx:
+            return tx.applications.get(number)
+
+    def list_applications(
+        self,
+        *,
+        subject_id: int | None = None,
+        status: ApplicationStatus | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[ApplicationRecord], int]:
+        with self._reading() as tx:
+            return tx.applications.page(
+                subject_id=subject_id, status=status, offset=offset, limit=limit
+            )
+
+    def lookup_application(self, number: str, date_of_birth: dt.date | str) -> PublicStatus:
+        with self._reading() as tx:
+            return tx.applications.lookup(number, date_of_birth)
 
     # -- maintenance ------------------------------------------------------------------------
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from wajah.api.http.routes import (
+    applications,
     audit,
     faces,
     health,
     keys,
     matching,
     ops,
+    public,
     quality,
     reviews,
     subjects,
@@ -24,6 +26,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     faces.router,
     matching.router,
     reviews.router,
+    applications.router,
+    public.router,
     audit.router,
     ops.router,
 )

@@ -127,7 +127,10 @@ async def verify(
     entry.details = {
         "templates_compared": verification.templates_compared,
         "probe_usable": outcome.quality.usable,
+        "applications_moved": len(outcome.applications_moved),
     }
+    if not outcome.quality.usable:
+        entry.details["failing"] = [c.name for c in outcome.quality.failing]
     metrics_of(request).count_decision("verify", verification.decision.value)
     if verification.decision is Decision.MATCH:
         attempts.record_match(subject_ref)
