@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # bucket, bursts up to the same). An applicant needs a handful; 10 a minute makes guessing
     # a date of birth (about 36,500 candidates per number) take days from one address.
     public_lookup_per_minute: int = 10
+    # The reports' days and weeks begin at midnight in the office's time zone, this many
+    # minutes east of UTC (420: WIB, Jakarta; 480: WITA; 540: WIT).
+    report_utc_offset_minutes: int = Field(default=420, ge=-720, le=840)
 
     @property
     def database_path(self) -> Path:

@@ -23,9 +23,8 @@ from wajah.biometric.engine import ProcessedImage
 from wajah.biometric.errors import NoFaceFound
 from wajah.biometric.pool import EnginePool
 from wajah.biometric.quality import PROFILES, QualityProfile
-from wajah.enrollment.application_states import DECISIONS
 from wajah.enrollment.applications import ApplicationPolicy, PublicStatus
-from wajah.enrollment.errors import InvalidSubjectData, SubjectNotActive
+from wajah.enrollment.errors import SubjectNotActive
 from wajah.enrollment.gallery import GalleryKeeper, Progress
 from wajah.enrollment.identification import describe_candidates, identify_processed
 from wajah.enrollment.outcomes import (
@@ -52,6 +51,7 @@ from wajah.enrollment.records import (
     SubjectStatus,
 )
 from wajah.enrollment.replication import ChangeFollower
+from wajah.enrollment.reports import Period, Report, build_report
 from wajah.enrollment.service_reads import ServiceReads
 from wajah.enrollment.store import RecordStore
 from wajah.enrollment.structured_log import log_event
@@ -359,36 +359,15 @@ class IdentityService(ServiceReads):
         policy: ApplicationPolicy,
         actor: Actor,
     ) -> ApplicationRecord:
-        """A new application of the subject, ``submitted``, numbered by ``policy``. The
-        subject needs a date of birth: it is what the applicant's status lookup asks for."""
-        subject = self._store.get_subject_by_ref(subject_ref)
-        if subject.date_of_birth is None:
-            raise InvalidSubjectData(
-                "the subject has no date of birth; the applicant's status lookup needs one",
-                field="date_of_birth",
-            )
-        with self._store.transaction() as tx:
-            return tx.applications.create(
-                subject.id,
-                application_type,
-                policy,
-                actor,
-                date_of_birth=subject.date_of_birth,
-            )
+        """A new application of the subject, ``submitted``, numbered by ``policy``
+        (:meth:`RecordStore.create_application`)."""
+        return self._store.create_application(subject_ref, application_type, policy, actor)
 
     def decide_application(
         self, number: str, decision: ApplicationStatus | str, *, actor: Actor, reason: str
     ) -> ApplicationRecord:
-        """An officer's or a supervisor's decision (``approved`` or ``rejected``); the
-        transition table refuses any other move with :class:`IllegalTransition`."""
-        try:
-            target = ApplicationStatus(decision)
-        except ValueError:
-            target = None
-        if target is None or target not in DECISIONS:
-            raise InvalidSubjectData("decision must be approved or rejected", field="decision")
-        with self._store.transaction() as tx:
-            return tx.applications.decide(number, target, actor, reason)
+        """An officer's or a supervisor's decision (:meth:`RecordStore.decide_application`)."""
+        return self._store.decide_application(number, decision, actor, reason)
 
     def get_application(self, number: str) -> ApplicationRecord:
         return self._store.get_application(number)
@@ -412,6 +391,24 @@ class IdentityService(ServiceReads):
         """The applicant's view (public); :class:`ApplicationLookupFailed` alike for an
         unknown number and a wrong date of birth."""
         return self._store.lookup_application(number, date_of_birth)
+
+    def report(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        *,
+        period: Period = "day",
+        utc_offset_minutes: int = 0,
+    ) -> Report:
+        """The monitoring and evaluation report of ``[since, until)``
+        (:mod:`wajah.enrollment.reports`)."""
+        return build_report(
+            self._store.engine,
+            since,
+            until,
+            period=period,
+            utc_offset_minutes=utc_offset_minutes,
+        )
 
     # -- duplicate-identity reviews ------------------------------------------------------
 

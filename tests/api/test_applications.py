@@ -12,6 +12,8 @@ tests run in file order on the module's one service.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import io
 from pathlib import Path
 from typing import Any
@@ -58,7 +60,7 @@ def flow(harness: ApiHarness, faces_dir: Path) -> dict[str, Any]:
         "/v1/subjects/APP-1/faces", files=upload(photo), data={"source": "scan"}, headers=clerk
     )
     assert enrolled.status_code == 201 and enrolled.json()["status"] == "accepted"
-    # A photo with no face at all: a failure to acquire, audited, nothing stored.
+    # A photo with no face at all: a failure to acquire (refused, face_count failing).
     blank = io.BytesIO()
     Image.new("RGB", (400, 500), (200, 200, 200)).save(blank, "JPEG")
     no_face = client.post("/v1/subjects/APP-1/faces", files=upload(blank.getvalue()), headers=clerk)
@@ -227,3 +229,75 @@ def test_unknown_number_and_wrong_birth_date_answer_alike(
     assert without_request_id(wrong_birth) == without_request_id(unknown)
     assert wrong_birth.json()["type"] == "urn:wajah:problem:application-lookup-failed"
     assert set(wrong_birth.headers) == set(unknown.headers)
+
+
+def report(harness: ApiHarness, role: Role = Role.OPS, **params: str) -> Any:
+    window = {
+        "since": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(),
+        "until": (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)).isoformat(),
+        **params,
+    }
+    return harness.client.get(
+        "/v1/reports/operations", params=window, headers=harness.headers(role)
+    )
+
+
+def test_the_report_counts_what_was_done(harness: ApiHarness, flow: dict[str, Any]) -> None:
+    response = report(harness)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    totals = body["totals"]
+    # The blank photo is refused with a failing face_count: a failure to acquire.
+    assert totals["enrollments"] == {"accepted": 1, "low-quality": 2, "pending_review": 1}
+    assert totals["verifications"] == {"match": 1}
+    assert totals["searches"] == {}
+    assert totals["capture_attempts"] == 5
+    assert (totals["failure_to_acquire"], totals["quality_refusals"]) == (1, 1)
+    assert totals["failure_to_acquire_rate"] == totals["quality_refusal_rate"] == 0.2
+    assert sorted(r["reason"] for r in totals["top_refusal_reasons"]) == flow["refusal_reasons"]
+    assert totals["latency_ms"]["verify"]["count"] == 1
+    assert totals["latency_ms"]["verify"]["median"] > 0
+    assert totals["applications_decided"] == {"approved": 1, "rejected": 1}
+    assert totals["time_to_decision_s"]["count"] == 2
+    by_station = {row["station"]: row for row in body["rows"]}
+    assert set(by_station) == {"test-clerk", "test-officer", "test-supervisor"}
+    assert by_station["test-officer"]["verifications"] == {"match": 1}
+    assert by_station["test-officer"]["applications_decided"] == {"approved": 1}
+    assert by_station["test-supervisor"]["applications_decided"] == {"rejected": 1}
+    assert body["applications_by_status"]["approved"] == 1
+    assert body["applications_by_status"]["rejected"] == 1
+    assert body["backlogs"] == [
+        {
+            "name": "duplicate_reviews",
+            "open": 0,
+            "age_s": {"count": 0, "median": None, "p90": None},
+            "oldest_age_s": None,
+        }
+    ]
+    # While the case was open, it was in the backlog.
+    held_at = dt.datetime.fromisoformat(flow["after_duplicate"]["timeline"][-1]["at"])
+    earlier = report(harness, until=(held_at + dt.timedelta(microseconds=1)).isoformat())
+    assert earlier.json()["backlogs"][0]["open"] == 1
+    assert earlier.json()["totals"]["applications_decided"] == {}
+
+
+def test_the_report_as_csv_and_who_may_read_it(harness: ApiHarness, flow: dict[str, Any]) -> None:
+    response = report(harness, Role.SUPERVISOR, format="csv", period="week")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    total = rows[-1]
+    assert total["period"] == "total"
+    assert (total["enroll_accepted"], total["verify_match"], total["capture_attempts"]) == (
+        "1",
+        "1",
+        "5",
+    )
+    assert {row["period"] for row in rows[:-1]} == {
+        "{}-W{:02d}".format(*(dt.datetime.now(dt.UTC) + dt.timedelta(hours=7)).isocalendar()[:2])
+    }
+    assert report(harness, Role.CLERK).status_code == 403
+    assert (
+        report(harness, since="2026-12-02T00:00:00Z", until="2026-12-01T00:00:00Z").status_code
+        == 422
+    )

@@ -14,6 +14,7 @@ from wajah.api.http.routes import (
     ops,
     public,
     quality,
+    reports,
     reviews,
     subjects,
 )
@@ -28,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     reviews.router,
     applications.router,
     public.router,
+    reports.router,
     audit.router,
     ops.router,
 )
