@@ -49,3 +49,16 @@ def test_a_cleared_case_resumes_where_the_biometric_step_left_it() -> None:
     assert resume_status([S.SUBMITTED, S.BIOMETRICS_CAPTURED, S.NEEDS_REVIEW]) is (
         S.BIOMETRICS_CAPTURED
     )
+
+
+def test_report_percentiles_agree_with_numpy() -> None:
+    import numpy as np
+
+    from wajah.enrollment.reports import Percentiles
+
+    values = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.0]
+    figures = Percentiles.of(values)
+    assert figures.count == 7
+    assert figures.median == round(float(np.median(values)), 1)
+    assert figures.p90 == round(float(np.percentile(values, 90)), 1)
+    assert Percentiles.of([]) == Percentiles(0, None, None)
