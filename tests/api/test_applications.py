@@ -2,12 +2,13 @@
 enrolls the face, an officer verifies the person at the counter (the application becomes
 verified) and decides it; the same person's other photo under a new subject and a new
 application is a look-alike that holds the new application in needs_review until the
-supervisor rejects the duplicate. The applicant's public lookup shows each step and nothing
-private, and answers an unknown number and a wrong date of birth alike. The report's counts
-are those of the actions performed here.
+supervisor rejects the duplicate (and two more look-alikes are cleared: confirm_distinct and
+merge). The applicant's public lookup shows each step and nothing private, and answers an
+unknown number and a wrong date of birth alike. The report's counts are those of the actions
+performed before it.
 
-Five face runs in all (three LFW photos, one of them twice, and a blank image); the
-tests run in file order on the module's one service.
+Seven face runs in all (five LFW photos of one man, one of them twice, and a blank image);
+the tests run in file order on the module's one service.
 """
 
 from __future__ import annotations
@@ -301,3 +302,70 @@ def test_the_report_as_csv_and_who_may_read_it(harness: ApiHarness, flow: dict[s
         report(harness, since="2026-12-02T00:00:00Z", until="2026-12-01T00:00:00Z").status_code
         == 422
     )
+
+
+def held_application(harness: ApiHarness, faces_dir: Path, ref: str, photo: int) -> tuple[str, int]:
+    """A new subject and application whose face is the same person's: held for review."""
+    clerk = harness.headers(Role.CLERK)
+    created = harness.client.post(
+        "/v1/subjects",
+        json={"subject_id": ref, "full_name": "T. Blair", "date_of_birth": LOOKALIKE_BIRTH},
+        headers=clerk,
+    )
+    assert created.status_code == 201
+    opened = harness.client.post(
+        "/v1/applications",
+        json={"subject_id": ref, "application_type": "passport_renewal"},
+        headers=clerk,
+    )
+    enrolled = harness.client.post(
+        f"/v1/subjects/{ref}/faces",
+        files=upload(lfw(faces_dir, "Tony_Blair", photo)),
+        data={"source": "scan"},
+        headers=clerk,
+    )
+    assert enrolled.json()["status"] == "pending_review", enrolled.text
+    number = opened.json()["number"]
+    assert get(harness, number)["status"] == "needs_review"
+    return number, enrolled.json()["review_id"]
+
+
+def test_a_cleared_case_gives_the_application_back(
+    harness: ApiHarness, flow: dict[str, Any], faces_dir: Path
+) -> None:
+    supervisor = harness.headers(Role.SUPERVISOR)
+    distinct, review = held_application(harness, faces_dir, "APP-3", 4)
+    resolved = harness.client.post(
+        f"/v1/reviews/{review}/resolve",
+        json={"resolution": "confirm_distinct", "comment": "twins, documents checked"},
+        headers=supervisor,
+    )
+    assert resolved.status_code == 200, resolved.text
+    application = get(harness, distinct)
+    assert application["status"] == "biometrics_captured"
+    assert application["subject_id"] == "APP-3"
+
+    merged, review = held_application(harness, faces_dir, "APP-4", 5)
+    resolved = harness.client.post(
+        f"/v1/reviews/{review}/resolve",
+        json={
+            "resolution": "merge",
+            "comment": "the same man, a second record",
+            "merge_into": "APP-1",
+        },
+        headers=supervisor,
+    )
+    assert resolved.status_code == 200, resolved.text
+    application = get(harness, merged)
+    assert application["status"] == "biometrics_captured"
+    assert application["subject_id"] == "APP-1"  # followed the photos to the surviving record
+
+
+def test_the_lookup_is_rate_limited_per_address(harness: ApiHarness, flow: dict[str, Any]) -> None:
+    budget = harness.settings.public_lookup_per_minute
+    answers = [
+        lookup(harness, flow["first"]["number"], APPLICANT_BIRTH).status_code
+        for _ in range(budget + 1)
+    ]
+    assert answers[-1] == 429
+    assert set(answers) <= {200, 429}
