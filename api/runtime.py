@@ -9,6 +9,8 @@ from wajah.api.engine_setup import engine_config, load_settings_thresholds
 from wajah.api.settings import Settings
 from wajah.biometric.pool import EnginePool, PoolConfig
 from wajah.biometric.templates import MODEL_TAG
+from wajah.enrollment.applications import ApplicationPolicy
+from wajah.enrollment.clock import utcnow
 from wajah.enrollment.gallery import GalleryKeeper, GalleryOpenReport, Progress
 from wajah.enrollment.service import IdentityService
 from wajah.enrollment.store import RecordStore, open_record_store
@@ -29,6 +31,18 @@ def index_config(settings: Settings) -> IndexConfig:
         milvus_index_type=settings.milvus_index_type,
         milvus_nprobe=settings.milvus_nprobe,
     )
+
+
+def application_policy(settings: Settings) -> ApplicationPolicy:
+    """The office's application types and number format, checked (ValueError for a format
+    that cannot make a valid number)."""
+    policy = ApplicationPolicy(
+        types=tuple(settings.application_types),
+        number_format=settings.application_number_format,
+        office_code=settings.office_code,
+    )
+    policy.number(1, utcnow())  # fail at start-up, not on the first application
+    return policy
 
 
 def open_store(settings: Settings) -> RecordStore:

@@ -102,6 +102,30 @@ class Settings(BaseSettings):
     failed_verify_subject_limit: int = 15
     failed_verify_window_s: float = 300.0
 
+    # Applications (enrollment/applications.py). The types the office handles (JSON list in
+    # the environment: WAJAH_APPLICATION_TYPES='["visa","stay_permit_kitas"]'), and the format
+    # of the numbers it issues: {office} the office code, {year} the year of creation, {seq}
+    # the application's never-reused id; at most 32 characters of A-Z, 0-9, '-' and '/'.
+    application_types: list[str] = Field(
+        default_factory=lambda: [
+            "passport_new",
+            "passport_renewal",
+            "visa",
+            "stay_permit_kitas",
+            "stay_permit_kitap",
+        ],
+        min_length=1,
+    )
+    application_number_format: str = "{office}-{year}-{seq:06d}"
+    office_code: str = Field(default="KANIM", pattern=r"^[A-Z0-9]{1,12}$")
+    # The applicants' public status lookup: lookups per client address per minute (a token
+    # bucket, bursts up to the same). An applicant needs a handful; 10 a minute makes guessing
+    # a date of birth (about 36,500 candidates per number) take days from one address.
+    public_lookup_per_minute: int = 10
+    # The reports' days and weeks begin at midnight in the office's time zone, this many
+    # minutes east of UTC (420: WIB, Jakarta; 480: WITA; 540: WIT).
+    report_utc_offset_minutes: int = Field(default=420, ge=-720, le=840)
+
     @property
     def change_log_retention_s(self) -> float | None:
         """The change log's retention in seconds, or None to keep it forever."""

@@ -396,6 +396,24 @@ def api_command(
     _finish(context, out, outcome, "Wajah HTTP API load benchmark", as_json)
 
 
+@bench_app.command("reports")
+def reports_command(
+    as_json: JsonOption = False,
+    out: OutOption = DEFAULT_OUT_DIR,
+    events: Annotated[int, typer.Option(help="Audit events to seed.", min=100)] = 100_000,
+    repeats: Annotated[int, typer.Option(help="Timed runs of each step.", min=1)] = 3,
+) -> None:
+    """The operations report's computation time over a seeded audit trail (issue 17)."""
+    import tempfile
+
+    from wajah.benchmarks.reports_timing import markdown, run
+
+    context = RunContext("reports", command_line())
+    with tempfile.TemporaryDirectory(prefix="wajah-report-bench-") as scratch:
+        results = run(events, Path(scratch), repeats)
+    _finish(context, out, (results, markdown(results), {}), "Operations report timing", as_json)
+
+
 def register(app: typer.Typer) -> None:
     """The ``wajah.commands`` entry point: adds ``wajah bench`` to the ``wajah`` command."""
     app.add_typer(bench_app, name="bench")

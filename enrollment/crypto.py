@@ -21,6 +21,8 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -45,6 +47,8 @@ HEADER_BYTES: Final = 1 + NONCE_BYTES
 
 KEY_CHECK_ASSOCIATED: Final = b"key-check"
 KEY_CHECK_PLAINTEXT: Final = b"wajah records key check v1"
+# Labels the key for the applications' lookup checks (a separate key from the AES one).
+LOOKUP_KEY_LABEL: Final = b"wajah application lookup v1"
 
 KEY_FILE_NAME: Final = "records.key"
 KEYS_DIR_NAME: Final = "keys"
@@ -64,6 +68,12 @@ class RecordCipher:
         if len(key) != KEY_BYTES:
             raise EncryptionKeyError(f"the records key must be {KEY_BYTES} bytes, got {len(key)}")
         self._aead = AESGCM(key)
+        self._lookup_key = hmac.new(key, LOOKUP_KEY_LABEL, hashlib.sha256).digest()
+
+    def lookup_check(self, message: bytes) -> str:
+        """The hex HMAC-SHA256 of ``message`` under the lookup key (the public status lookup
+        compares it with :func:`hmac.compare_digest`)."""
+        return hmac.new(self._lookup_key, message, hashlib.sha256).hexdigest()
 
     def encrypt(self, plaintext: bytes, associated: bytes) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)

@@ -52,6 +52,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from wajah.enrollment.records import (
+    ApplicationStatus,
     CaptureSource,
     ReviewResolution,
     ReviewStatus,
@@ -90,6 +91,10 @@ DOCUMENT_NUMBER_MAX = 64
 STATION_MAX = 64
 MODEL_TAG_MAX = 64
 ACTOR_MAX = 128
+APPLICATION_NUMBER_MAX = 32
+APPLICATION_TYPE_MAX = 32
+APPLICATION_STATUS_MAX = 24
+LOOKUP_CHECK_LENGTH = 64  # hex HMAC-SHA256
 
 
 def _in_values(column: str, values: type[StrEnum]) -> str:
@@ -449,3 +454,59 @@ class TemplateChangeHead(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(IdType)  # 0 while the log is empty
+
+
+# -- applications and their timeline (enrollment/applications.py) ----------------------------
+
+
+class ApplicationRow(Base):
+    """An application (passport, visa, stay permit) of one subject.
+
+    ``lookup_check`` is the hex HMAC-SHA256, under a key derived from the records key, of the
+    number and the applicant's date of birth as given at creation: the public status lookup
+    compares against it without reading the identity, and a copy of the database alone cannot
+    be searched for birth dates. ``subject_id`` becomes NULL when the subject is erased (a
+    rejected duplicate enrollment): the decision stays readable and counted.
+    """
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        CheckConstraint(_in_values("status", ApplicationStatus), name="status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(APPLICATION_NUMBER_MAX), unique=True)
+    application_type: Mapped[str] = mapped_column(String(APPLICATION_TYPE_MAX))
+    subject_id: Mapped[int | None] = mapped_column(
+        IdType, ForeignKey("subjects.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(APPLICATION_STATUS_MAX), index=True)
+    lookup_check: Mapped[str] = mapped_column(String(LOOKUP_CHECK_LENGTH))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class ApplicationEventRow(Base):
+    """One transition of an application: from, to, when, where (station), who (key) and why."""
+
+    __tablename__ = "application_events"
+    __table_args__ = (
+        CheckConstraint(
+            f"from_status IS NULL OR {_in_values('from_status', ApplicationStatus)}",
+            name="from_status",
+        ),
+        CheckConstraint(_in_values("to_status", ApplicationStatus), name="to_status"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("applications.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(String(APPLICATION_STATUS_MAX))
+    to_status: Mapped[str] = mapped_column(String(APPLICATION_STATUS_MAX))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+    station: Mapped[str] = mapped_column(String(STATION_MAX))
+    key_id: Mapped[int | None] = mapped_column(IdType)
+    reason: Mapped[str] = mapped_column(Text())

@@ -138,3 +138,37 @@ class StoreBusy(WajahError):
     def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+# -- applications (enrollment/applications.py) ------------------------------------------------
+
+
+class ApplicationNotFound(WajahInputError):
+    """No application with the given number."""
+
+    def __init__(self, message: str, *, number: str | None = None) -> None:
+        super().__init__(message)
+        self.number = number
+
+
+class ApplicationAlreadyExists(WajahInputError):
+    """An application with this number exists (numbers are unique)."""
+
+    def __init__(self, message: str, *, number: str) -> None:
+        super().__init__(message)
+        self.number = number
+
+
+class IllegalTransition(WajahInputError):
+    """The application cannot move from its status to the one asked for (nothing changed)."""
+
+    def __init__(self, message: str, *, from_status: str, to_status: str) -> None:
+        super().__init__(message)
+        self.from_status = from_status
+        self.to_status = to_status
+
+
+class ApplicationLookupFailed(WajahInputError):
+    """The public status lookup found no application with this number and date of birth. The
+    same error, message and work for an unknown number and a wrong date of birth, so the
+    answer cannot tell which numbers exist."""

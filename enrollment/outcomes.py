@@ -50,6 +50,7 @@ class EnrollmentOutcome:
     candidates: tuple[MatchCandidate, ...]
     duplicate_threshold: float
     timings_ms: dict[str, float] = field(default_factory=dict)
+    applications_moved: tuple[str, ...] = ()  # numbers of the applications this moved
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -70,6 +71,7 @@ class VerificationOutcome:
     verification: Verification
     quality: QualityReport
     timings_ms: dict[str, float]
+    applications_moved: tuple[str, ...] = ()  # numbers of the applications a match verified
 
 
 @dataclass(frozen=True)
@@ -116,3 +118,4 @@ class QualityOutcome:
 class ResolutionOutcome:
     review: ReviewRecord
     surviving_subject: SubjectRecord | None  # None after 'reject'
+    applications_moved: tuple[str, ...] = ()  # numbers of the applications the decision moved

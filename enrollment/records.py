@@ -21,6 +21,9 @@ from wajah.biometric.templates import Template
 __all__ = [
     "UNSET",
     "Actor",
+    "ApplicationEvent",
+    "ApplicationRecord",
+    "ApplicationStatus",
     "Capture",
     "CaptureSource",
     "MovedSamples",
@@ -46,6 +49,17 @@ class Actor:
     station: str
     key_id: int | None = None
     role: str | None = None
+
+
+class ApplicationStatus(StrEnum):
+    """Where an application stands (the transitions are in ``enrollment/application_states.py``)."""
+
+    SUBMITTED = "submitted"
+    BIOMETRICS_CAPTURED = "biometrics_captured"
+    VERIFIED = "verified"
+    NEEDS_REVIEW = "needs_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class SubjectStatus(StrEnum):
@@ -186,3 +200,32 @@ class MovedSamples:
 
     sample_ids: tuple[int, ...]
     template_ids: np.ndarray  # (N,) int64, now belonging to the target subject
+
+
+@dataclass(frozen=True)
+class ApplicationEvent:
+    """One step of an application's timeline. ``from_status`` is None for its creation."""
+
+    at: dt.datetime
+    from_status: ApplicationStatus | None
+    to_status: ApplicationStatus
+    station: str
+    key_id: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ApplicationRecord:
+    """An application (passport, visa, stay permit) of one subject, with its timeline (oldest
+    step first). ``subject_id`` and ``subject_ref`` are None once the subject was erased (a
+    rejected duplicate): the decision stays readable."""
+
+    id: int
+    number: str
+    application_type: str
+    subject_id: int | None
+    subject_ref: str | None
+    status: ApplicationStatus
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    timeline: tuple[ApplicationEvent, ...]

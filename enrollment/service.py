@@ -23,6 +23,7 @@ from wajah.biometric.engine import ProcessedImage
 from wajah.biometric.errors import NoFaceFound
 from wajah.biometric.pool import EnginePool
 from wajah.biometric.quality import PROFILES, QualityProfile
+from wajah.enrollment.applications import ApplicationPolicy, PublicStatus
 from wajah.enrollment.errors import SubjectNotActive
 from wajah.enrollment.gallery import GalleryKeeper, Progress
 from wajah.enrollment.identification import describe_candidates, identify_processed
@@ -39,6 +40,8 @@ from wajah.enrollment.outcomes import (
 from wajah.enrollment.records import (
     UNSET,
     Actor,
+    ApplicationRecord,
+    ApplicationStatus,
     Capture,
     CaptureSource,
     ReviewCandidate,
@@ -48,10 +51,11 @@ from wajah.enrollment.records import (
     SubjectStatus,
 )
 from wajah.enrollment.replication import ChangeFollower
+from wajah.enrollment.reports import Period, Report, build_report
 from wajah.enrollment.service_reads import ServiceReads
 from wajah.enrollment.store import RecordStore
 from wajah.enrollment.structured_log import log_event
-from wajah.matcher.decision import decide
+from wajah.matcher.decision import Decision, decide
 from wajah.matcher.errors import SubjectHasNoTemplates
 from wajah.matcher.identification import IdentifyMode
 from wajah.matcher.thresholds import Thresholds
@@ -184,6 +188,7 @@ class IdentityService(ServiceReads):
             captured_at=captured_at,
             template=template,
         )
+        who = actor or Actor(station=station)
         with self._write_lock:
             review: ReviewRecord | None = None
             status = EnrollmentStatus.ACCEPTED
@@ -213,6 +218,12 @@ class IdentityService(ServiceReads):
                         [ReviewCandidate(c.subject_id, c.subject_ref, c.score) for c in candidates],
                     )
                     tx.subjects.set_status(subject.id, SubjectStatus.PENDING_REVIEW)
+                    # The applications wait for the supervisor with the subject.
+                    moved = tx.applications.mark_needs_review(
+                        subject.id, f"duplicate-identity review {review.id} opened", who
+                    )
+                else:
+                    moved = tx.applications.on_face_enrolled(subject.id, who)
                 subject = tx.subjects.get(subject.id)
             # The index takes the template from the change log, as every replica does: a
             # direct add could re-insert a template another replica erased meanwhile.
@@ -235,6 +246,7 @@ class IdentityService(ServiceReads):
             tuple(candidates),
             duplicate.threshold,
             timings,
+            tuple(moved),
         )
 
     # -- matching ------------------------------------------------------------------------
@@ -271,7 +283,12 @@ class IdentityService(ServiceReads):
             "face_total": face_ms,
             "match": (time.perf_counter() - start) * 1000.0,
         }
-        return VerificationOutcome(subject, verification, processed.quality, timings)
+        moved: list[str] = []
+        if verification.decision is Decision.MATCH:
+            # The counter's match verifies the applicant's captured applications.
+            with self._store.transaction() as tx:
+                moved = tx.applications.on_verified(subject.id, actor or Actor(station="unknown"))
+        return VerificationOutcome(subject, verification, processed.quality, timings, tuple(moved))
 
     def identify(
         self,
@@ -332,6 +349,67 @@ class IdentityService(ServiceReads):
         log_event(logger, "subject_deleted", subject_id=subject.id, templates=len(template_ids))
         return len(template_ids)
 
+    # -- applications --------------------------------------------------------------------
+
+    def create_application(
+        self,
+        subject_ref: str,
+        application_type: str,
+        *,
+        policy: ApplicationPolicy,
+        actor: Actor,
+    ) -> ApplicationRecord:
+        """A new application of the subject, ``submitted``, numbered by ``policy``
+        (:meth:`RecordStore.create_application`)."""
+        return self._store.create_application(subject_ref, application_type, policy, actor)
+
+    def decide_application(
+        self, number: str, decision: ApplicationStatus | str, *, actor: Actor, reason: str
+    ) -> ApplicationRecord:
+        """An officer's or a supervisor's decision (:meth:`RecordStore.decide_application`)."""
+        return self._store.decide_application(number, decision, actor, reason)
+
+    def get_application(self, number: str) -> ApplicationRecord:
+        return self._store.get_application(number)
+
+    def list_applications(
+        self,
+        *,
+        subject_ref: str | None = None,
+        status: ApplicationStatus | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[ApplicationRecord], int]:
+        subject_id = None
+        if subject_ref is not None:
+            subject_id = self._store.get_subject_by_ref(subject_ref).id
+        return self._store.list_applications(
+            subject_id=subject_id, status=status, offset=offset, limit=limit
+        )
+
+    def lookup_application(self, number: str, date_of_birth: dt.date | str) -> PublicStatus:
+        """The applicant's view (public); :class:`ApplicationLookupFailed` alike for an
+        unknown number and a wrong date of birth."""
+        return self._store.lookup_application(number, date_of_birth)
+
+    def report(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        *,
+        period: Period = "day",
+        utc_offset_minutes: int = 0,
+    ) -> Report:
+        """The monitoring and evaluation report of ``[since, until)``
+        (:mod:`wajah.enrollment.reports`)."""
+        return build_report(
+            self._store.engine,
+            since,
+            until,
+            period=period,
+            utc_offset_minutes=utc_offset_minutes,
+        )
+
     # -- duplicate-identity reviews ------------------------------------------------------
 
     def resolve_review(
@@ -342,6 +420,7 @@ class IdentityService(ServiceReads):
         resolved_by: str,
         comment: str,
         merge_into_ref: str | None = None,
+        actor: Actor | None = None,
     ) -> ResolutionOutcome:
         """Supervisor's decision on a possible duplicate.
 
@@ -350,9 +429,16 @@ class IdentityService(ServiceReads):
         (the top candidate, or ``merge_into_ref``) and the new record is erased.
         ``reject``: a fraudulent or mistaken enrollment; the new subject is erased.
 
+        The subject's applications held in ``needs_review`` by the case move in the same
+        transaction: ``confirm_distinct`` and ``merge`` (the applicant is who the surviving
+        record says) send them back to where the biometric step had left them, and ``merge``
+        moves them to the surviving subject; ``reject`` rejects every open one.
+
         The database side is one transaction; the index follows once it has committed.
         """
         choice = ReviewResolution(resolution)
+        who = actor or Actor(station=resolved_by)
+        why = f"duplicate-identity review {review_id}: {choice.value}"
         with self._write_lock:
             review = self._store.get_review(review_id)
             target = (
@@ -366,9 +452,14 @@ class IdentityService(ServiceReads):
                 # Claim the case first: of two concurrent resolutions only one gets past here.
                 tx.reviews.resolve(review_id, choice, resolved_by, comment)
                 assert subject_id is not None, "an open review always has its subject"
+                if choice is ReviewResolution.REJECT:
+                    moved = tx.applications.on_review_rejected(subject_id, who, why)
+                else:
+                    moved = tx.applications.on_review_cleared(subject_id, who, why)
                 if choice is ReviewResolution.CONFIRM_DISTINCT:
                     surviving = tx.subjects.set_status(subject_id, SubjectStatus.ACTIVE)
                 elif target is not None:
+                    tx.applications.move_to_subject(subject_id, target.id)
                     tx.samples.move(subject_id, target.id)
                     tx.subjects.erase(subject_id)
                     surviving = tx.subjects.get(target.id)
@@ -383,7 +474,7 @@ class IdentityService(ServiceReads):
         else:
             self._gallery.note_erasure()
         log_event(logger, "review_resolved", review_id=review_id, resolution=choice.value)
-        return ResolutionOutcome(resolved, surviving)
+        return ResolutionOutcome(resolved, surviving, tuple(moved))
 
     def _merge_target(self, review: ReviewRecord, merge_into_ref: str | None) -> SubjectRecord:
         if merge_into_ref is not None:

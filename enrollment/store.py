@@ -29,6 +29,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from wajah.enrollment.access import KeyStore
+from wajah.enrollment.application_states import DECISIONS
+from wajah.enrollment.applications import ApplicationPolicy, ApplicationRepository, PublicStatus
 from wajah.enrollment.audit import AuditLog
 from wajah.enrollment.audit_anchor import ChainAnchor, anchor_key
 from wajah.enrollment.changes import (
@@ -50,10 +52,13 @@ from wajah.enrollment.db import (
     session_factory,
     write_engine,
 )
-from wajah.enrollment.errors import EncryptionKeyError, StoreBusy
+from wajah.enrollment.errors import EncryptionKeyError, InvalidSubjectData, StoreBusy
 from wajah.enrollment.migrations import upgrade_database
 from wajah.enrollment.records import (
     UNSET,
+    Actor,
+    ApplicationRecord,
+    ApplicationStatus,
     Capture,
     MovedSamples,
     ReviewCandidate,
@@ -89,6 +94,7 @@ class Transaction:
         self.subjects = SubjectRepository(scope)
         self.samples = SampleRepository(scope)
         self.reviews = ReviewRepository(scope)
+        self.applications = ApplicationRepository(scope)
         self._session = scope.session
 
     def serialise_enrollments(self) -> None:
@@ -434,6 +440,59 @@ class RecordStore:
         concurrent resolutions."""
         with self.transaction() as tx:
             return tx.reviews.resolve(review_id, resolution, resolved_by, comment)
+
+    # -- applications -----------------------------------------------------------------------
+
+    def create_application(
+        self, subject_ref: str, application_type: str, policy: ApplicationPolicy, actor: Actor
+    ) -> ApplicationRecord:
+        """A new ``submitted`` application of the subject, numbered by ``policy``. The subject
+        needs a date of birth: it is what the applicant's status lookup asks for."""
+        with self.transaction() as tx:
+            subject = tx.subjects.get_by_ref(subject_ref)
+            if subject.date_of_birth is None:
+                raise InvalidSubjectData(
+                    "the subject has no date of birth; the applicant's status lookup needs one",
+                    field="date_of_birth",
+                )
+            return tx.applications.create(
+                subject.id, application_type, policy, actor, date_of_birth=subject.date_of_birth
+            )
+
+    def decide_application(
+        self, number: str, decision: ApplicationStatus | str, actor: Actor, reason: str
+    ) -> ApplicationRecord:
+        """An officer's or a supervisor's decision: ``approved`` or ``rejected``; the
+        transition table refuses any other move with :class:`IllegalTransition`."""
+        try:
+            target = ApplicationStatus(decision)
+        except ValueError:
+            target = None
+        if target is None or target not in DECISIONS:
+            raise InvalidSubjectData("decision must be approved or rejected", field="decision")
+        with self.transaction() as tx:
+            return tx.applications.decide(number, target, actor, reason)
+
+    def get_application(self, number: str) -> ApplicationRecord:
+        with self._reading() as tx:
+            return tx.applications.get(number)
+
+    def list_applications(
+        self,
+        *,
+        subject_id: int | None = None,
+        status: ApplicationStatus | str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[ApplicationRecord], int]:
+        with self._reading() as tx:
+            return tx.applications.page(
+                subject_id=subject_id, status=status, offset=offset, limit=limit
+            )
+
+    def lookup_application(self, number: str, date_of_birth: dt.date | str) -> PublicStatus:
+        with self._reading() as tx:
+            return tx.applications.lookup(number, date_of_birth)
 
     # -- maintenance ------------------------------------------------------------------------
 

@@ -230,7 +230,7 @@ def _register_plugins() -> None:
 
 
 def _register() -> None:
-    from wajah.api.cli import admin, bulk_import, gallery, records, serve
+    from wajah.api.cli import admin, applications, bulk_import, gallery, records, serve
 
     app.command()(serve.serve)
     app.command("import")(bulk_import.import_photos)
@@ -245,6 +245,8 @@ def _register() -> None:
     app.add_typer(records.subjects_app, name="subjects")
     app.add_typer(records.review_app, name="review")
     app.add_typer(records.index_app, name="index")
+    app.add_typer(applications.application_app, name="application")
+    app.command()(applications.report)
 
 
 _register()

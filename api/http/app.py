@@ -46,7 +46,7 @@ from wajah.api.http.limits import (
 from wajah.api.http.metrics import UNMATCHED_ROUTE, ApiMetrics
 from wajah.api.http.routes import ROUTERS
 from wajah.api.logs import request_id_var
-from wajah.api.runtime import build_service
+from wajah.api.runtime import application_policy, build_service
 from wajah.api.schemas import ProblemDetails, Readiness
 from wajah.api.settings import Settings
 from wajah.biometric.models import non_commercial_models
@@ -181,6 +181,9 @@ def create_app(settings: Settings, service: IdentityService | None = None) -> Fa
         settings.failed_verify_subject_limit,
         settings.failed_verify_window_s,
     )
+    app.state.application_policy = application_policy(settings)
+    # The applicants' public status lookup: a bucket per client address (no key to count by).
+    app.state.public_lookups = RateLimiter(settings.public_lookup_per_minute)
     app.state.readiness = startup.readiness
     for router in ROUTERS:
         app.include_router(router)
@@ -230,6 +233,7 @@ class RequestContext:
             return
         started = time.perf_counter()
         state: dict[str, Any] = scope.setdefault("state", {})
+        state["started"] = started
         request_id = _request_id(scope)
         state["request_id"] = request_id
         token = request_id_var.set(request_id)
@@ -310,6 +314,10 @@ async def _append_audit(request: Request, status: int) -> bool:
         request_id=str(state.get("request_id", "")),
         outcome=outcome,
     )
+    started = state.get("started")
+    if isinstance(started, float):
+        # How long the decision took, as the caller waited for it (the reports' latency).
+        fields["details"].setdefault("elapsed_ms", round((time.perf_counter() - started) * 1e3, 1))
     audit_log: AuditLog = request.app.state.audit_log
     try:
         await to_thread.run_sync(lambda: audit_log.append(**fields))

@@ -40,6 +40,10 @@ from wajah.biometric.errors import (
 )
 from wajah.enrollment.errors import (
     ApiKeyNotFound,
+    ApplicationAlreadyExists,
+    ApplicationLookupFailed,
+    ApplicationNotFound,
+    IllegalTransition,
     InvalidApiKey,
     InvalidKeyData,
     InvalidSubjectData,
@@ -91,6 +95,16 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
         ProblemType("review-not-found", 404, "No such review"),
         ProblemType("review-already-resolved", 409, "The review is already resolved"),
         ProblemType("key-not-found", 404, "No such API key"),
+        ProblemType("application-not-found", 404, "No such application"),
+        ProblemType("application-exists", 409, "An application with this number exists"),
+        ProblemType(
+            "illegal-transition", 409, "The application cannot move to this status from its own"
+        ),
+        ProblemType(
+            "application-lookup-failed",
+            404,
+            "No application matches this number and date of birth",
+        ),
         ProblemType("invalid-request", 422, "The request is not valid"),
         ProblemType("not-found", 404, "No such resource"),
         ProblemType("method-not-allowed", 405, "Method not allowed"),
@@ -166,6 +180,10 @@ _DOMAIN_PROBLEMS: Final[tuple[tuple[type[Exception], str], ...]] = (
     (ReviewAlreadyResolved, "review-already-resolved"),
     (InvalidSubjectData, "invalid-request"),
     (ApiKeyNotFound, "key-not-found"),
+    (ApplicationNotFound, "application-not-found"),
+    (ApplicationAlreadyExists, "application-exists"),
+    (IllegalTransition, "illegal-transition"),
+    (ApplicationLookupFailed, "application-lookup-failed"),
     (InvalidKeyData, "invalid-request"),
     (InvalidApiKey, "unauthorized"),
     (EngineOverloaded, "overloaded"),
@@ -244,6 +262,8 @@ def _extras(error: Exception) -> tuple[dict[str, str], dict[str, Any]]:
         status = getattr(error, "status", None)
         if status is not None:
             extensions = {"subject_status": str(status)}
+    elif isinstance(error, IllegalTransition):
+        extensions = {"from_status": error.from_status, "to_status": error.to_status}
     elif isinstance(error, InvalidSubjectData | InvalidKeyData):
         extensions = {
             "errors": [{"loc": ["body", error.field], "msg": str(error), "type": "value_error"}]

@@ -7,6 +7,14 @@ constructors here, so the routes stay thin.
 
 from __future__ import annotations
 
+from wajah.api.schemas.applications import (
+    Application,
+    ApplicationCreate,
+    ApplicationDecide,
+    ApplicationPage,
+    PublicApplicationStatus,
+    StatusLookup,
+)
 from wajah.api.schemas.audit import AuditPage, AuditRecord
 from wajah.api.schemas.common import (
     Candidate,
@@ -39,6 +47,10 @@ from wajah.api.schemas.subjects import (
 )
 
 __all__ = [
+    "Application",
+    "ApplicationCreate",
+    "ApplicationDecide",
+    "ApplicationPage",
     "AuditPage",
     "AuditRecord",
     "Candidate",
@@ -58,6 +70,7 @@ __all__ = [
     "Me",
     "OpsSummary",
     "ProblemDetails",
+    "PublicApplicationStatus",
     "QualityProfileName",
     "QualityResult",
     "QualitySummary",
@@ -68,6 +81,7 @@ __all__ = [
     "ReviewResolve",
     "Sample",
     "SampleList",
+    "StatusLookup",
     "Subject",
     "SubjectCreate",
     "SubjectPage",

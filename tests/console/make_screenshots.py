@@ -3,11 +3,18 @@ portrait (Eileen Collins, NASA) as the only face, so that the project's own imag
 photo from ../shared.
 
     .venv/bin/python -m tests.console.make_screenshots [OUT_DIR]   (default docs/screenshots)
+    .venv/bin/python -m tests.console.make_screenshots --applications [OUT_DIR]
 
-Needs what the browser tests need (Debian's Chromium, Playwright) plus scikit-image."""
+Needs what the browser tests need (Debian's Chromium, Playwright) plus scikit-image.
+
+``--applications`` makes only the screens of issue 17 that show no face (the applicant's status
+page, the ops screen's report plots); the activity behind them is enrolled and verified
+through the API with LFW photos from ../shared/faces (or WAJAH_FACES_DIR), which appear in no
+screenshot."""
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -134,6 +141,100 @@ def make(out_dir: Path) -> list[Path]:
     return written
 
 
+PHONE = {"width": 390, "height": 844}
+APPLICANT_BIRTH = "1953-05-06"
+
+
+def make_applications(out_dir: Path, faces_dir: Path) -> list[Path]:
+    """A day at the counter through the API (an application, a quality refusal, a photo
+    with no face, an enrollment, a counter match, a look-alike held for review, a decision),
+    then the ops report plots and the applicant's status page on a phone, in both languages."""
+    from playwright.sync_api import expect, sync_playwright
+
+    def lfw(number: int) -> bytes:
+        return (
+            faces_dir / "lfw_deepfunneled" / "Tony_Blair" / f"Tony_Blair_{number:04d}.jpg"
+        ).read_bytes()
+
+    def image(data: bytes) -> dict[str, tuple[str, bytes, str]]:
+        return {"image": ("photo.jpg", data, "image/jpeg")}
+
+    written: list[Path] = []
+    ok, blank = cv2.imencode(".jpg", np.full((500, 400, 3), 200, np.uint8))
+    assert ok
+    with (
+        tempfile.TemporaryDirectory(prefix="wajah-screens-") as scratch,
+        live_service(Path(scratch) / "data") as service,
+        sync_playwright() as runtime,
+    ):
+        with service.client("clerk") as clerk, service.client("officer") as officer:
+            for ref, birth in (
+                ("PMH-2026-000123", APPLICANT_BIRTH),
+                ("PMH-2026-000456", "1960-01-01"),
+            ):
+                created = clerk.post(
+                    "/v1/subjects",
+                    json={"subject_id": ref, "full_name": "A", "date_of_birth": birth},
+                )
+                assert created.status_code == 201, created.text
+            opened = clerk.post(
+                "/v1/applications",
+                json={"subject_id": "PMH-2026-000123", "application_type": "passport_new"},
+            )
+            assert opened.status_code == 201, opened.text
+            number = opened.json()["number"]
+            faces = "/v1/subjects/PMH-2026-000123/faces"
+            assert clerk.post(faces, files=image(lfw(1))).status_code == 422  # camera profile
+            assert clerk.post(faces, files=image(blank.tobytes())).status_code == 422
+            enrolled = clerk.post(faces, files=image(lfw(1)), data={"source": "scan"})
+            assert enrolled.status_code == 201, enrolled.text
+            verified = officer.post(
+                "/v1/verify", files=image(lfw(2)), data={"subject_id": "PMH-2026-000123"}
+            )
+            assert verified.json()["decision"] == "match", verified.text
+            decided = officer.post(
+                f"/v1/applications/{number}/decision",
+                json={"decision": "approved", "reason": "documents in order"},
+            )
+            assert decided.status_code == 200, decided.text
+            assert (
+                clerk.post(
+                    "/v1/applications",
+                    json={"subject_id": "PMH-2026-000456", "application_type": "visa"},
+                ).status_code
+                == 201
+            )
+            held = clerk.post(
+                "/v1/subjects/PMH-2026-000456/faces", files=image(lfw(3)), data={"source": "scan"}
+            )
+            assert held.json()["status"] == "pending_review", held.text
+        browser = launch(runtime)
+        try:
+            ops = browser.new_context(
+                viewport={"width": 1366, "height": 1400}, locale="id-ID"
+            ).new_page()
+            sign_in(ops, service, "ops")
+            expect(ops.locator("#ops-report figure.plot svg rect")).not_to_have_count(
+                0, timeout=TIMEOUT_MS
+            )
+            ops.evaluate("document.getElementById('ops-report').scrollIntoView()")
+            written.append(screenshot(ops, "ops-report", out_dir))
+
+            phone = browser.new_context(viewport=PHONE, is_mobile=True, locale="id-ID").new_page()
+            phone.goto(f"{service.base_url}/status")
+            phone.locator("#status-number").fill(number)
+            phone.locator("#status-birth").fill(APPLICANT_BIRTH)
+            phone.locator("#status-submit").click()
+            expect(phone.locator("#status-result .timeline li")).to_have_count(4)
+            written.append(screenshot(phone, "status", out_dir))
+            phone.locator("#language").select_option("en")
+            expect(phone.locator("#status-title")).to_have_text("Check an application's status")
+            written.append(screenshot(phone, "status-english", out_dir))
+        finally:
+            browser.close()
+    return written
+
+
 def _images_loaded(page: Any, scope: str) -> None:
     page.wait_for_function(
         f"() => [...document.querySelectorAll('{scope} img')].length > 0 && "
@@ -147,8 +248,16 @@ def main() -> None:
     reason = browser_missing()
     if reason is not None:
         sys.exit(f"make_screenshots: {reason}")
-    out_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else PROJECT_ROOT / "docs" / "screenshots"
-    for path in make(out_dir):
+    arguments = sys.argv[1:]
+    only_applications = "--applications" in arguments
+    arguments = [a for a in arguments if a != "--applications"]
+    out_dir = Path(arguments[0]) if arguments else PROJECT_ROOT / "docs" / "screenshots"
+    if only_applications:
+        faces = Path(os.environ.get("WAJAH_FACES_DIR") or PROJECT_ROOT.parent / "shared" / "faces")
+        paths = make_applications(out_dir, faces)
+    else:
+        paths = make(out_dir)
+    for path in paths:
         print(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)
 
 

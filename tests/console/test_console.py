@@ -233,6 +233,8 @@ def test_ops_summary_and_role_screens(playwright_runtime: Any, service: LiveServ
         expect(page.locator("#screen-enroll")).to_be_hidden()
         tile = page.locator('.tile[data-figure="gallery_size"] .tile-value')
         expect(tile).to_have_text(re.compile(r"^\d+$"), timeout=ANSWER_TIMEOUT_MS)
+        # The report's plots (GET /v1/reports/operations) under the summary.
+        expect(page.locator("#ops-report figure.plot svg")).to_have_count(3)
         first_update = page.locator("#ops-updated").inner_text()
         # It refreshes by itself every few seconds.
         expect(page.locator("#ops-updated")).not_to_have_text(first_update, timeout=12_000)

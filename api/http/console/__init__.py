@@ -19,6 +19,8 @@ from starlette.types import Scope
 
 CONSOLE_DIR: Final = Path(__file__).resolve().parent
 CONSOLE_PATH: Final = "/console"
+# The applicants' public status page (no key): a short address for receipts and posters.
+STATUS_PATH: Final = "/status"
 # Only what a browser needs; the package's Python files are never served.
 SERVED_SUFFIXES: Final = frozenset({".html", ".js", ".css", ".json", ".svg", ".png", ".ico"})
 # The console has no inline script or style and fetches only its own origin.
@@ -45,10 +47,15 @@ class ConsoleFiles(StaticFiles):
 
 
 def mount_console(app: FastAPI) -> None:
-    """Serve the console at ``/console/`` (and redirect ``/console`` there)."""
+    """Serve the console at ``/console/`` (and redirect ``/console`` there), and the
+    applicants' status page ``/console/status.html`` at ``/status`` too."""
 
     @app.api_route(CONSOLE_PATH, methods=["GET", "HEAD"], include_in_schema=False)
     def console_redirect() -> RedirectResponse:
         return RedirectResponse(url=f"{CONSOLE_PATH}/", status_code=308)
+
+    @app.api_route(STATUS_PATH, methods=["GET", "HEAD"], include_in_schema=False)
+    def status_redirect() -> RedirectResponse:
+        return RedirectResponse(url=f"{CONSOLE_PATH}/status.html", status_code=308)
 
     app.mount(CONSOLE_PATH, ConsoleFiles(directory=CONSOLE_DIR, html=True), name="console")

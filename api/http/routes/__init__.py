@@ -5,13 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from wajah.api.http.routes import (
+    applications,
     audit,
     faces,
     health,
     keys,
     matching,
     ops,
+    public,
     quality,
+    reports,
     reviews,
     subjects,
 )
@@ -24,6 +27,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     faces.router,
     matching.router,
     reviews.router,
+    applications.router,
+    public.router,
+    reports.router,
     audit.router,
     ops.router,
 )

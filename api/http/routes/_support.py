@@ -201,10 +201,16 @@ def image_request_body(fields: type[BaseModel], description: str) -> dict[str, A
 _STATUS_DESCRIPTIONS: Final = {
     401: "unauthorized: missing, invalid or revoked API key",
     403: "forbidden: the key's role may not do this",
-    404: "subject-not-found, sample-not-found, review-not-found, key-not-found or not-found",
+    404: (
+        "subject-not-found, sample-not-found, review-not-found, key-not-found, "
+        "application-not-found, application-lookup-failed or not-found"
+    ),
     405: "method-not-allowed",
     408: "request-timeout: the body arrived too slowly",
-    409: "subject-exists, subject-not-active, subject-not-enrolled or review-already-resolved",
+    409: (
+        "subject-exists, subject-not-active, subject-not-enrolled, review-already-resolved, "
+        "application-exists or illegal-transition"
+    ),
     413: "payload-too-large or image-too-large",
     415: "unsupported-image-format",
     422: (

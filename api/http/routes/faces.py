@@ -158,5 +158,6 @@ async def enroll_face(
         template_id=outcome.template_id,
         review_id=outcome.review.id if outcome.review else None,
         candidates=[c.subject_ref for c in outcome.candidates],
+        applications_moved=len(outcome.applications_moved),
     )
     return Enrollment.from_outcome(outcome)

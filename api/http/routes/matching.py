@@ -127,7 +127,10 @@ async def verify(
     entry.details = {
         "templates_compared": verification.templates_compared,
         "probe_usable": outcome.quality.usable,
+        "applications_moved": len(outcome.applications_moved),
     }
+    if not outcome.quality.usable:
+        entry.details["failing"] = [c.name for c in outcome.quality.failing]
     metrics_of(request).count_decision("verify", verification.decision.value)
     if verification.decision is Decision.MATCH:
         attempts.record_match(subject_ref)
@@ -196,6 +199,8 @@ async def identify(
         "cleared_count": len(outcome.cleared),  # the top ranked ones: candidates[:count]
         "candidates": [c.subject_ref for c in outcome.candidates][:MAX_LISTED_REFS],
     }
+    if not outcome.quality.usable:
+        entry.details["failing"] = [c.name for c in outcome.quality.failing]
     metrics_of(request).count_decision("identify", entry.decision)
     return Identification.from_outcome(outcome, names, time_ms)
 

@@ -101,7 +101,9 @@ async def resolve_review(
             resolved_by=caller.name,
             comment=body.comment,
             merge_into_ref=body.merge_into,
+            actor=caller.actor,
         )
+        entry.details["applications_moved"] = len(outcome.applications_moved)
         if outcome.surviving_subject is not None:
             entry.details["surviving_subject"] = outcome.surviving_subject.subject_ref
         return Review.from_record(outcome.review, subject_ref)
