@@ -18,9 +18,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -32,6 +31,9 @@ from wajah.benchmarks.report import (
     command_line,
     write_report,
 )
+
+if TYPE_CHECKING:  # ``wajah --help`` imports this module: numpy is imported where used
+    import numpy as np
 
 bench_app = typer.Typer(
     help="Benchmarks for operations: 1:N search (match), accuracy on labeled photos (accuracy), "
@@ -205,6 +207,8 @@ def _real_templates(
     faces_dir: Path, cache_dir: Path, wanted: int, count: Callable[[int, int], None]
 ) -> tuple[np.ndarray, list[str]]:
     """Templates of LFW photos: every one already in the cache, else the first ``wanted``."""
+    import numpy as np
+
     from wajah.benchmarks.acquisition import acquire
     from wajah.benchmarks.studies import cached_templates
     from wajah.biometric.datasets import list_labeled_photos

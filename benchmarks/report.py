@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import platform
 import shlex
@@ -19,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent / "results"
 
@@ -90,6 +89,8 @@ def _version(module: str, attribute: str = "__version__") -> str:
 
 
 def versions() -> dict[str, str]:
+    import numpy as np
+
     found = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -219,6 +220,8 @@ def write_report(
 
 def to_jsonable(value: Any) -> Any:
     """numpy scalars and arrays, Paths and tuples to plain JSON types; NaN/inf to None."""
+    import numpy as np  # here, not at the top: ``wajah --help`` imports this module
+
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -228,7 +231,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return to_jsonable(value.item())
     if isinstance(value, float):
-        return value if np.isfinite(value) else None
+        return value if math.isfinite(value) else None
     if isinstance(value, Path):
         return str(value)
     return value
@@ -246,7 +249,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 
 def ratio(value: float, baseline: float) -> float | None:
     """value / baseline, None when the baseline is zero or missing."""
-    if not baseline or not np.isfinite(baseline) or not np.isfinite(value):
+    if not baseline or not math.isfinite(baseline) or not math.isfinite(value):
         return None
     return value / baseline
 

@@ -17,6 +17,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 
 from wajah.biometric.templates import Template
+from wajah.enrollment.roles import Role
 
 __all__ = [
     "UNSET",
@@ -83,16 +84,6 @@ class ReviewResolution(StrEnum):
     CONFIRM_DISTINCT = "confirm_distinct"
     MERGE = "merge"
     REJECT = "reject"
-
-
-class Role(StrEnum):
-    """What an API key may do."""
-
-    CLERK = "clerk"  # quality, create subjects, enroll
-    OFFICER = "officer"  # verify, identify, read subjects
-    SUPERVISOR = "supervisor"  # reviews, deletion, audit read
-    OPS = "ops"  # metrics, audit read, index admin
-    ADMIN = "admin"  # API keys
 
 
 class Unset(Enum):

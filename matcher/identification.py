@@ -19,12 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from wajah.matcher.impostor_curve import ImpostorCurve, fpir_of_fmr
+from wajah.matcher.modes import IdentifyMode as IdentifyMode  # re-exported: its old home
 from wajah.matcher.thresholds import GalleryOperatingPoint
-
-
-class IdentifyMode(StrEnum):
-    INVESTIGATION = "investigation"
-    IDENTIFICATION = "identification"
 
 
 class IdentifyDecision(StrEnum):

@@ -26,8 +26,7 @@ from wajah.api.cli.support import (
     stderr_console,
     stdout_console,
 )
-from wajah.api.settings import Settings
-from wajah.enrollment.records import Role  # light (no database): typer reads --role's type
+from wajah.enrollment.roles import Role  # light (no numpy): typer reads --role's type
 
 # The store, the index and the HTTP models are imported inside the commands that use them, so
 # that registering every command costs little and a one-shot command starts quickly.
@@ -59,6 +58,7 @@ DEFAULT_LIST_LIMIT = 50
 @contextmanager
 def _opened_store() -> Iterator[RecordStore]:
     from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
 
     store = open_store(Settings())
     try:

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from wajah.api.cli.support import (
+    PROFILE_NAMES,
     Exit,
     audit_cli_write,
     emit_json,
@@ -36,8 +37,6 @@ from wajah.api.cli.support import (
     stderr_console,
     stdout_console,
 )
-from wajah.api.settings import Settings
-from wajah.biometric.quality import PROFILES
 
 # The store, the index and the HTTP models are imported inside the commands that use them, so
 # that registering every command costs little and a one-shot command starts quickly.
@@ -68,7 +67,7 @@ def import_photos(
         ),
     ] = None,
     profile: Annotated[
-        str, typer.Option("--profile", help=f"Quality profile: {', '.join(PROFILES)}.")
+        str, typer.Option("--profile", help=f"Quality profile: {', '.join(PROFILE_NAMES)}.")
     ] = "scan",
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="Face worker processes (0 = in process).")
@@ -91,6 +90,8 @@ def import_photos(
 ) -> None:
     """Import a legacy photo archive: one subject per folder (or manifest row), resumable."""
     from wajah.api.runtime import build_service
+    from wajah.api.settings import Settings
+    from wajah.biometric.quality import PROFILES
     from wajah.enrollment.bulk_import import ImportOutcome, default_report_path, write_report
 
     if profile not in PROFILES:

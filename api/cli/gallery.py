@@ -22,19 +22,20 @@ from wajah.api.cli.support import (
     service_from_settings,
     stdout_console,
 )
-from wajah.api.engine_setup import engine_config
-from wajah.api.settings import Settings
-from wajah.biometric.datasets import list_labeled_photos, read_lfw_pairs
-from wajah.biometric.pool import EnginePool, PoolConfig
-from wajah.biometric.quality import PROFILES
-from wajah.enrollment.records import Actor  # light: a dataclass module
-from wajah.matcher.identification import IdentifyMode  # light: typer reads --mode's type
-from wajah.matcher.impostor_curve import fpir_from_mosip_target
+from wajah.matcher.modes import IdentifyMode  # light: typer reads --mode's type
 
-# The store, the index and the HTTP models are imported inside the commands that use them, so
-# that registering every command costs little and a one-shot command starts quickly.
+# The settings, the engine, the store, the index and the HTTP models (numpy, OpenCV, dlib,
+# SQLAlchemy...) are imported inside the commands that use them, so that registering every
+# command costs little and a one-shot command starts quickly.
 if TYPE_CHECKING:
+    from wajah.enrollment.records import Actor
     from wajah.enrollment.service import EnrollmentOutcome, MatchCandidate, RankedMatch
+
+
+def _actor(station: str) -> Actor:
+    from wajah.enrollment.records import Actor
+
+    return Actor(station=station)
 
 
 def candidate_to_dict(candidate: MatchCandidate) -> dict[str, Any]:
@@ -83,6 +84,7 @@ def enroll(
 ) -> None:
     """Enroll a photo for a subject (creating the subject when --name is given).
     Exit 0 accepted or sent to review, 1 refused by the quality gate."""
+    from wajah.biometric.quality import PROFILES
     from wajah.enrollment.errors import SubjectNotFound
 
     if profile not in PROFILES:
@@ -104,7 +106,7 @@ def enroll(
                 source=source,
                 station=station,
                 profile=profile,
-                actor=Actor(station=station),
+                actor=_actor(station),
             )
             audit_cli_write(
                 service.audit_log,
@@ -143,7 +145,7 @@ def verify(
 
     def body() -> Exit:
         with service_from_settings() as service:
-            outcome = service.verify(subject, data, actor=Actor(station=cli_actor()))
+            outcome = service.verify(subject, data, actor=_actor(cli_actor()))
         result = outcome.verification
         payload = {
             "subject_id": subject,
@@ -208,6 +210,8 @@ def identify(
 ) -> None:
     """1:N search. Exit 0 when a candidate clears the identification threshold, 1 when none
     does (investigation mode still lists the top k for review)."""
+    from wajah.matcher.impostor_curve import fpir_from_mosip_target
+
     if fpir is not None and target_fpir is not None:
         fail("give --fpir or --target-fpir, not both")
     requested = fpir_from_mosip_target(target_fpir) if target_fpir is not None else fpir
@@ -216,7 +220,7 @@ def identify(
     def body() -> Exit:
         with service_from_settings() as service:
             outcome = service.identify(
-                data, k, mode=mode, fpir=requested, actor=Actor(station=cli_actor())
+                data, k, mode=mode, fpir=requested, actor=_actor(cli_actor())
             )
         point = outcome.point
         assert point is not None
@@ -302,6 +306,11 @@ def calibrate(
     json_output: JsonOption = False,
 ) -> None:
     """Measure genuine and impostor scores on labeled photos and write the thresholds."""
+    from wajah.api.engine_setup import engine_config
+    from wajah.api.settings import Settings
+    from wajah.biometric.datasets import list_labeled_photos, read_lfw_pairs
+    from wajah.biometric.pool import EnginePool, PoolConfig
+    from wajah.biometric.quality import PROFILES
     from wajah.matcher.photo_calibration import (
         calibrate_thresholds,
         embed_labeled_photos,

@@ -6,22 +6,31 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import cv2
-import numpy as np
 import typer
-from rich.table import Table
 
-from wajah.api.cli.support import Exit, emit_json, error_line, fail, run_guarded, stdout_console
-from wajah.api.engine_setup import build_engine, load_settings_thresholds
-from wajah.api.settings import Settings
-from wajah.biometric.engine import FaceAnalysis, FaceEngine
+from wajah.api.cli.support import (
+    PROFILE_NAMES,
+    Exit,
+    emit_json,
+    error_line,
+    fail,
+    run_guarded,
+    stdout_console,
+)
 from wajah.biometric.errors import WajahInputError
-from wajah.biometric.models import licence_notes
-from wajah.biometric.pose import estimate_head_pose
-from wajah.biometric.quality import PROFILES, QualityReport
-from wajah.biometric.templates import similarity_to_distance
+
+# ``wajah --help`` and every command's ``--help`` import this module and the command modules
+# and nothing heavy (numpy, OpenCV, dlib, ONNX Runtime, SQLAlchemy, pydantic-settings): the
+# face engine, the settings and the store are imported inside the command bodies that use
+# them (tests/api/test_cli.py holds this).
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.table import Table
+
+    from wajah.biometric.engine import FaceAnalysis, FaceEngine
+    from wajah.biometric.quality import QualityProfile, QualityReport
 
 app = typer.Typer(
     name="wajah",
@@ -33,11 +42,13 @@ app = typer.Typer(
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ProfileOption = Annotated[
-    str, typer.Option("--profile", help=f"Quality profile: {', '.join(PROFILES)}.")
+    str, typer.Option("--profile", help=f"Quality profile: {', '.join(PROFILE_NAMES)}.")
 ]
 
 
-def _profile(name: str) -> Any:
+def _profile(name: str) -> QualityProfile:
+    from wajah.biometric.quality import PROFILES
+
     if name not in PROFILES:
         fail(f"unknown quality profile {name!r}; choose one of {', '.join(PROFILES)}")
     return PROFILES[name]
@@ -67,6 +78,8 @@ def analysis_to_dict(analysis: FaceAnalysis) -> dict[str, Any]:
 
 
 def _quality_table(title: str, report: QualityReport) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in ("component", "value", "threshold", "result", "reason"):
         table.add_column(column)
@@ -80,6 +93,10 @@ def _quality_table(title: str, report: QualityReport) -> Table:
 
 
 def _annotate(analysis: FaceAnalysis, out: Path) -> None:
+    import cv2
+
+    from wajah.biometric.pose import estimate_head_pose
+
     bgr = cv2.cvtColor(analysis.image.rgb, cv2.COLOR_RGB2BGR)
     thickness = max(1, round(max(bgr.shape[:2]) / 400))
     for index, face in enumerate(analysis.faces):
@@ -119,6 +136,10 @@ def inspect(
     quality_profile = _profile(profile)
 
     def body() -> Exit:
+        from wajah.api.engine_setup import build_engine
+        from wajah.api.settings import Settings
+        from wajah.biometric.models import licence_notes
+
         engine = build_engine(Settings(), warm_up=False)
         results: list[dict[str, Any]] = []
         worst = Exit.OK
@@ -169,6 +190,8 @@ def _print_analysis(path: Path, analysis: FaceAnalysis) -> None:
 
 
 def _capture_template(engine: FaceEngine, path: Path) -> tuple[np.ndarray, FaceAnalysis]:
+    from wajah.biometric.quality import PROFILES
+
     capture = engine.capture(engine.read(path), PROFILES["verification"])
     return capture.template.vector, capture.analysis
 
@@ -182,6 +205,12 @@ def compare(
     """Are the two photos the same person? Exit 0 same, 1 different."""
 
     def body() -> Exit:
+        import numpy as np
+
+        from wajah.api.engine_setup import build_engine, load_settings_thresholds
+        from wajah.api.settings import Settings
+        from wajah.biometric.templates import similarity_to_distance
+
         settings = Settings()
         engine = build_engine(settings, warm_up=False)
         operating_point = load_settings_thresholds(settings).verify

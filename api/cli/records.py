@@ -22,7 +22,6 @@ from wajah.api.cli.support import (
     service_from_settings,
     stdout_console,
 )
-from wajah.api.settings import Settings
 
 # The store, the service and the HTTP models are imported inside the commands that use them, so
 # that registering every command costs little and a one-shot command starts quickly.
@@ -49,6 +48,7 @@ def subjects_list(
 ) -> None:
     """List subjects (paged)."""
     from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
 
     def body() -> Exit:
         store = open_store(Settings())
@@ -84,6 +84,7 @@ def subjects_list(
 def subjects_show(subject: str, json_output: JsonOption = False) -> None:
     """Show one subject's record."""
     from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
 
     def body() -> Exit:
         store = open_store(Settings())

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from wajah.api.cli.support import emit_json, stderr_console
-from wajah.api.settings import Settings
 
 
 def serve(
@@ -28,6 +27,7 @@ def serve(
 
     from wajah.api.http.app import admin_key_path, create_app
     from wajah.api.logs import configure_logging
+    from wajah.api.settings import Settings
 
     settings = Settings()
     bind_host = host or settings.host

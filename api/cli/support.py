@@ -20,8 +20,12 @@ if TYPE_CHECKING:  # the command modules import this one at start-up: keep it li
     from wajah.enrollment.audit import AuditLog
     from wajah.enrollment.service import IdentityService
 
-from wajah.api.settings import Settings
 from wajah.biometric.errors import WajahError, WajahInputError
+
+# The quality profiles' names, for the commands' help (``biometric.quality`` needs numpy and
+# OpenCV, too heavy to import for ``--help``); tests/api/test_cli.py checks it names exactly
+# ``PROFILES``.
+PROFILE_NAMES = ("enrollment", "verification", "scan")
 
 stdout_console = Console()
 stderr_console = Console(stderr=True)
@@ -113,6 +117,7 @@ def progress_bar(description: str) -> Iterator[Any]:
 @contextlib.contextmanager
 def service_from_settings(workers: int = 0) -> Iterator[IdentityService]:
     from wajah.api.runtime import build_service
+    from wajah.api.settings import Settings
 
     settings = Settings()
     with progress_bar("opening the gallery") as update:

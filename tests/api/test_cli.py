@@ -183,3 +183,48 @@ def test_cli_writes_are_audited(faces_dir: Path, env: dict[str, str], tmp_path: 
     assert all(r["key_name"].startswith("cli:") for r in records)
     verified = runner.invoke(app, ["audit", "verify", "--json"], env=env)
     assert verified.exit_code == 0, verified.output
+
+
+# What a command's --help must not pay for: the face engine, the index, the store, the HTTP
+# stack and the settings model (issue 14: a one-shot command starts in <= 1.5 s).
+HEAVY_MODULES = (
+    "numpy",
+    "cv2",
+    "dlib",
+    "faiss",
+    "onnxruntime",
+    "sqlalchemy",
+    "fastapi",
+    "pydantic_settings",
+    "PIL",
+)
+
+
+def test_help_imports_no_heavy_module() -> None:
+    """``wajah --help`` and a command's ``--help`` run in a fresh interpreter (the test process
+    has numpy loaded already) and list which heavy modules they imported."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from wajah.api.cli.main import app\n"
+        "for args in (['--help'], ['verify', '--help'], ['import', '--help']):\n"
+        "    try:\n"
+        "        app(args, standalone_mode=False)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "Usage" in result.stdout  # the help really was rendered
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout[-300:]
+
+
+def test_profile_names_in_help_are_the_profiles() -> None:
+    from wajah.api.cli.support import PROFILE_NAMES
+    from wajah.biometric.quality import PROFILES
+
+    assert tuple(PROFILES) == PROFILE_NAMES
