@@ -21,7 +21,6 @@ from wajah.api.cli.support import (
     run_guarded,
     stdout_console,
 )
-from wajah.api.settings import Settings
 
 if TYPE_CHECKING:
     from wajah.enrollment.records import ApplicationRecord
@@ -58,6 +57,7 @@ def application_create(
 ) -> None:
     """Open an application for a subject (it needs a date of birth)."""
     from wajah.api.runtime import application_policy, open_store
+    from wajah.api.settings import Settings
     from wajah.enrollment.records import Actor
 
     settings = Settings()
@@ -92,6 +92,7 @@ def application_create(
 def application_show(number: str, json_output: JsonOption = False) -> None:
     """One application with its timeline."""
     from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
 
     def body() -> Exit:
         store = open_store(Settings())
@@ -115,6 +116,7 @@ def application_list(
 ) -> None:
     """Applications, newest first."""
     from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
 
     def body() -> Exit:
         store = open_store(Settings())
@@ -153,6 +155,7 @@ def application_decide(
 ) -> None:
     """Approve or reject an application (only a verified one can be approved)."""
     from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
     from wajah.enrollment.records import Actor
 
     if decision not in ("approved", "rejected"):
@@ -192,6 +195,7 @@ def report(
     failure-to-acquire and quality-refusal rates, latency, applications decided and the time
     to decision, the review backlog. Default window: the last 7 days."""
     from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
     from wajah.enrollment.reports import build_report, report_csv, report_window
 
     if period not in ("day", "week"):

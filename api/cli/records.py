@@ -235,6 +235,7 @@ def index_prune_changes(
     `wajah serve` prunes it hourly by itself). A replica that had not applied them
     reconciles its index with the database instead."""
     from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
     from wajah.enrollment.clock import utcnow
 
     def body() -> Exit:
