@@ -35,7 +35,7 @@ from wajah.enrollment.db import (
     AuditChainHead,
     AuditEventRow,
 )
-from wajah.enrollment.reports import CAPTURE_ACTIONS, build_report
+from wajah.enrollment.reports import AUDIT_COLUMNS, CAPTURE_ACTIONS, build_report
 from wajah.enrollment.store import open_record_store
 
 DAYS: Final = 30
@@ -183,21 +183,7 @@ def run(events: int, data_dir: Path, repeats: int = 3) -> dict[str, Any]:
 
         def read_rows() -> int:
             with Session(store.engine) as session:
-                return len(
-                    session.execute(
-                        select(
-                            AuditEventRow.id,
-                            AuditEventRow.at,
-                            AuditEventRow.station,
-                            AuditEventRow.key_name,
-                            AuditEventRow.key_id,
-                            AuditEventRow.action,
-                            AuditEventRow.decision,
-                            AuditEventRow.outcome,
-                            AuditEventRow.details,
-                        ).where(*capture_filter)
-                    ).all()
-                )
+                return len(session.execute(select(*AUDIT_COLUMNS).where(*capture_filter)).all())
 
         floor_s, counted = timed(count_only)
         baseline_s, read = timed(read_rows)
