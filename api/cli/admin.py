@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -22,6 +20,7 @@ from wajah.api.cli.support import (
     cli_actor,
     emit_json,
     fail,
+    opened_store,
     run_guarded,
     stderr_console,
     stdout_console,
@@ -53,18 +52,6 @@ audit_app = typer.Typer(
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 DEFAULT_LIST_LIMIT = 50
-
-
-@contextmanager
-def _opened_store() -> Iterator[RecordStore]:
-    from wajah.api.runtime import open_store
-    from wajah.api.settings import Settings
-
-    store = open_store(Settings())
-    try:
-        yield store
-    finally:
-        store.dispose()
 
 
 def key_to_dict(key: ApiKey) -> dict[str, Any]:
@@ -114,7 +101,7 @@ def keys_create(
     """Create an API key and print its secret, once: it cannot be shown again."""
 
     def body() -> Exit:
-        with _opened_store() as store:
+        with opened_store() as store:
             key, secret = store.keys.create_key(name, role)
             audited = _audit_key_change(store, "key.create", key)
         if json_output:
@@ -141,7 +128,7 @@ def keys_list(
     """List API keys (never their secrets)."""
 
     def body() -> Exit:
-        with _opened_store() as store:
+        with opened_store() as store:
             keys = store.keys.list_keys(include_revoked=not active_only)
         if json_output:
             emit_json({"items": [key_to_dict(key) for key in keys], "total": len(keys)})
@@ -173,7 +160,7 @@ def keys_revoke(
     """Revoke an API key: it is refused from the next request on."""
 
     def body() -> Exit:
-        with _opened_store() as store:
+        with opened_store() as store:
             key = store.keys.revoke(key_id)
             audited = _audit_key_change(store, "key.revoke", key)
         if json_output:
@@ -197,7 +184,7 @@ def audit_verify(json_output: JsonOption = False) -> None:
     """Re-hash the whole audit chain; exit 0 when intact, 1 when broken."""
 
     def body() -> Exit:
-        with _opened_store() as store:
+        with opened_store() as store:
             report = store.audit.verify_chain()
         if json_output:
             emit_json(dataclasses.asdict(report))
@@ -242,7 +229,7 @@ def audit_list(
     until_at = _parse_time(until, "--until")
 
     def body() -> Exit:
-        with _opened_store() as store:
+        with opened_store() as store:
             items, total = store.audit.query(
                 since=since_at,
                 until=until_at,

@@ -18,6 +18,7 @@ from wajah.api.cli.support import (
     cli_actor,
     emit_json,
     fail,
+    opened_store,
     run_guarded,
     stdout_console,
 )
@@ -56,7 +57,7 @@ def application_create(
     json_output: JsonOption = False,
 ) -> None:
     """Open an application for a subject (it needs a date of birth)."""
-    from wajah.api.runtime import application_policy, open_store
+    from wajah.api.runtime import application_policy
     from wajah.api.settings import Settings
     from wajah.enrollment.records import Actor
 
@@ -67,8 +68,7 @@ def application_create(
         fail(str(error))
 
     def body() -> Exit:
-        store = open_store(settings)
-        try:
+        with opened_store(settings) as store:
             record = store.create_application(
                 subject, application_type, policy, Actor(station=cli_actor())
             )
@@ -79,8 +79,6 @@ def application_create(
                 decision=record.status.value,
                 details={"application_id": record.id, "application_type": application_type},
             )
-        finally:
-            store.dispose()
         payload = application_to_dict(record)
         emit_json(payload) if json_output else _print(payload)
         return Exit.OK
@@ -91,15 +89,10 @@ def application_create(
 @application_app.command("show")
 def application_show(number: str, json_output: JsonOption = False) -> None:
     """One application with its timeline."""
-    from wajah.api.runtime import open_store
-    from wajah.api.settings import Settings
 
     def body() -> Exit:
-        store = open_store(Settings())
-        try:
+        with opened_store() as store:
             payload = application_to_dict(store.get_application(number))
-        finally:
-            store.dispose()
         emit_json(payload) if json_output else _print(payload)
         return Exit.OK
 
@@ -115,18 +108,13 @@ def application_list(
     json_output: JsonOption = False,
 ) -> None:
     """Applications, newest first."""
-    from wajah.api.runtime import open_store
-    from wajah.api.settings import Settings
 
     def body() -> Exit:
-        store = open_store(Settings())
-        try:
+        with opened_store() as store:
             subject_id = store.get_subject_by_ref(subject).id if subject is not None else None
             items, total = store.list_applications(
                 subject_id=subject_id, status=status, offset=offset, limit=limit
             )
-        finally:
-            store.dispose()
         payloads = [application_to_dict(record) for record in items]
         if json_output:
             emit_json({"items": payloads, "total": total, "offset": offset, "limit": limit})
@@ -154,16 +142,13 @@ def application_decide(
     json_output: JsonOption = False,
 ) -> None:
     """Approve or reject an application (only a verified one can be approved)."""
-    from wajah.api.runtime import open_store
-    from wajah.api.settings import Settings
     from wajah.enrollment.records import Actor
 
     if decision not in ("approved", "rejected"):
         fail("decision must be approved or rejected")
 
     def body() -> Exit:
-        store = open_store(Settings())
-        try:
+        with opened_store() as store:
             before = store.get_application(number)
             record = store.decide_application(number, decision, Actor(station=cli_actor()), reason)
             audit_cli_write(
@@ -173,8 +158,6 @@ def application_decide(
                 decision=decision,
                 details={"application_id": record.id, "from_status": before.status.value},
             )
-        finally:
-            store.dispose()
         payload = application_to_dict(record)
         emit_json(payload) if json_output else _print(payload)
         return Exit.OK
@@ -194,7 +177,6 @@ def report(
     """The operations report: enrollments, verifications and searches with their decisions,
     failure-to-acquire and quality-refusal rates, latency, applications decided and the time
     to decision, the review backlog. Default window: the last 7 days."""
-    from wajah.api.runtime import open_store
     from wajah.api.settings import Settings
     from wajah.enrollment.reports import build_report, report_csv, report_window
 
@@ -207,8 +189,7 @@ def report(
     settings = Settings()
 
     def body() -> Exit:
-        store = open_store(settings)
-        try:
+        with opened_store(settings) as store:
             result = build_report(
                 store.engine,
                 start,
@@ -216,8 +197,6 @@ def report(
                 period="week" if period == "week" else "day",
                 utc_offset_minutes=settings.report_utc_offset_minutes,
             )
-        finally:
-            store.dispose()
         if csv_output:
             sys.stdout.write(report_csv(result))
         elif json_output:

@@ -17,6 +17,7 @@ from wajah.api.cli.support import (
     audit_cli_write,
     emit_json,
     fail,
+    opened_store,
     progress_bar,
     run_guarded,
     service_from_settings,
@@ -47,15 +48,10 @@ def subjects_list(
     json_output: JsonOption = False,
 ) -> None:
     """List subjects (paged)."""
-    from wajah.api.runtime import open_store
-    from wajah.api.settings import Settings
 
     def body() -> Exit:
-        store = open_store(Settings())
-        try:
+        with opened_store() as store:
             items, total = store.list_subjects(offset=offset, limit=limit, status=status)
-        finally:
-            store.dispose()
         if json_output:
             emit_json(
                 {
@@ -83,15 +79,10 @@ def subjects_list(
 @subjects_app.command("show")
 def subjects_show(subject: str, json_output: JsonOption = False) -> None:
     """Show one subject's record."""
-    from wajah.api.runtime import open_store
-    from wajah.api.settings import Settings
 
     def body() -> Exit:
-        store = open_store(Settings())
-        try:
+        with opened_store() as store:
             record = store.get_subject_by_ref(subject)
-        finally:
-            store.dispose()
         payload = subject_to_dict(record)
         if json_output:
             emit_json(payload)
@@ -234,7 +225,6 @@ def index_prune_changes(
     """Delete the template change log's old entries (what replicas replay into their index;
     `wajah serve` prunes it hourly by itself). A replica that had not applied them
     reconciles its index with the database instead."""
-    from wajah.api.runtime import open_store
     from wajah.api.settings import Settings
     from wajah.enrollment.clock import utcnow
 
@@ -249,8 +239,7 @@ def index_prune_changes(
                     "pass --older-than-hours to prune anyway"
                 )
         older_than = utcnow() - dt.timedelta(hours=hours)
-        store = open_store(settings)
-        try:
+        with opened_store(settings) as store:
             deleted = store.prune_template_changes(older_than)
             change_seq = store.last_template_change()
             audit_cli_write(
@@ -258,8 +247,6 @@ def index_prune_changes(
                 "change_log.prune",
                 details={"deleted": deleted, "older_than_hours": hours},
             )
-        finally:
-            store.dispose()
         if json_output:
             emit_json(
                 {

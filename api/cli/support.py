@@ -17,8 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:  # the command modules import this one at start-up: keep it light
+    from wajah.api.settings import Settings
     from wajah.enrollment.audit import AuditLog
     from wajah.enrollment.service import IdentityService
+    from wajah.enrollment.store import RecordStore
 
 from wajah.biometric.errors import WajahError, WajahInputError
 
@@ -112,6 +114,20 @@ def progress_bar(description: str) -> Iterator[Any]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+@contextlib.contextmanager
+def opened_store(settings: Settings | None = None) -> Iterator[RecordStore]:
+    """The record store alone (no gallery, no face workers), for the commands that only read
+    or write records; ``settings`` defaults to the environment's."""
+    from wajah.api.runtime import open_store
+    from wajah.api.settings import Settings
+
+    store = open_store(settings if settings is not None else Settings())
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 @contextlib.contextmanager
