@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # ``wajah --help`` imports this module: numpy is imported whe
 bench_app = typer.Typer(
     help="Benchmarks for operations: 1:N search (match), accuracy on labeled photos (accuracy), "
     "face-engine throughput (pipeline), the HTTP service under load (api) and the Milvus "
-    "backend beside FAISS (milvus). Results go to benchmarks/results.",
+    "backend beside FAISS (milvus), the bulk import (import). Results go to benchmarks/results.",
     no_args_is_help=True,
 )
 
@@ -416,6 +416,28 @@ def reports_command(
     with tempfile.TemporaryDirectory(prefix="wajah-report-bench-") as scratch:
         results = run(events, Path(scratch), repeats)
     _finish(context, out, (results, markdown(results), {}), "Operations report timing", as_json)
+
+
+@bench_app.command("import")
+def import_command(
+    as_json: JsonOption = False,
+    out: OutOption = DEFAULT_OUT_DIR,
+    faces_dir: FacesOption = None,
+    photos: Annotated[int, typer.Option(help="LFW photos to import.", min=10)] = 450,
+    rounds: Annotated[int, typer.Option(help="Rounds (face work alone, then import).", min=1)] = 2,
+    workers: Annotated[int, typer.Option(help="Face worker processes.", min=1)] = 2,
+) -> None:
+    """`wajah import`'s throughput beside the face work alone in the same run (issue 14)."""
+    from wajah.benchmarks.import_throughput import markdown, run
+
+    folder = _faces_dir(faces_dir)
+    context = RunContext("import", command_line())
+    with _progress() as (step, _):
+        try:
+            results = run(folder, photos, rounds, workers, step)
+        except ValueError as error:
+            fail(str(error))
+    _finish(context, out, (results, markdown(results), {}), "wajah import throughput", as_json)
 
 
 def register(app: typer.Typer) -> None:
